@@ -8,12 +8,21 @@
 #include <math.h>
 #include <string.h>
 
+/* The parameter names of out, a and b in the public function, so messages
+ * name what the caller passed ("lb_tensor_axpy: x is NULL"). */
+typedef struct operand_names {
+  const char *out, *a, *b;
+} operand_names;
+
+static const operand_names out_a_b = {"out", "a", "b"};
+
 /* Checks that out, a and b are non-NULL and share one shape. */
-static lb_status check_elementwise(const char *caller, const lb_tensor *out,
-                                   const lb_tensor *a, const lb_tensor *b) {
-  if (!out) return lb_fail(LB_EINVAL, "%s: out is NULL", caller);
-  if (!a) return lb_fail(LB_EINVAL, "%s: a is NULL", caller);
-  if (!b) return lb_fail(LB_EINVAL, "%s: b is NULL", caller);
+static lb_status check_elementwise(const char *caller, operand_names names,
+                                   const lb_tensor *out, const lb_tensor *a,
+                                   const lb_tensor *b) {
+  if (!out) return lb_fail(LB_EINVAL, "%s: %s is NULL", caller, names.out);
+  if (!a) return lb_fail(LB_EINVAL, "%s: %s is NULL", caller, names.a);
+  if (!b) return lb_fail(LB_EINVAL, "%s: %s is NULL", caller, names.b);
   const lb_tensor *mismatched = !lb_tensor_same_shape(a, b)     ? b
                                 : !lb_tensor_same_shape(a, out) ? out
                                                                 : NULL;
@@ -21,10 +30,22 @@ static lb_status check_elementwise(const char *caller, const lb_tensor *out,
     char expected[96], got[96];
     lb_shape_format(a, expected, sizeof expected);
     lb_shape_format(mismatched, got, sizeof got);
-    return lb_fail(LB_EINVAL, "%s: shape mismatch: a is %s, %s is %s", caller,
-                   expected, mismatched == b ? "b" : "out", got);
+    return lb_fail(LB_EINVAL, "%s: shape mismatch: %s is %s, %s is %s", caller,
+                   names.a, expected, mismatched == b ? names.b : names.out,
+                   got);
   }
   return LB_OK;
+}
+
+/* True when the elements of x and y overlap in memory: views of one storage,
+ * or wraps of one caller buffer. */
+static bool storage_overlaps(const lb_tensor *x, const lb_tensor *y) {
+  if (x->storage == y->storage) return true;
+  uintptr_t x_begin = (uintptr_t)x->storage->data;
+  uintptr_t y_begin = (uintptr_t)y->storage->data;
+  uintptr_t x_end = x_begin + (uintptr_t)x->numel * sizeof(float);
+  uintptr_t y_end = y_begin + (uintptr_t)y->numel * sizeof(float);
+  return x_begin < y_end && y_begin < x_end;
 }
 
 lb_status lb_tensor_copy(lb_tensor *dst, const lb_tensor *src) {
@@ -50,7 +71,7 @@ lb_status lb_tensor_fill(lb_tensor *tensor, float value) {
 }
 
 lb_status lb_tensor_add(lb_tensor *out, const lb_tensor *a, const lb_tensor *b) {
-  lb_status status = check_elementwise("lb_tensor_add", out, a, b);
+  lb_status status = check_elementwise("lb_tensor_add", out_a_b, out, a, b);
   if (status != LB_OK) return status;
   const float *x = a->storage->data, *y = b->storage->data;
   float *z = out->storage->data;
@@ -59,7 +80,7 @@ lb_status lb_tensor_add(lb_tensor *out, const lb_tensor *a, const lb_tensor *b) 
 }
 
 lb_status lb_tensor_sub(lb_tensor *out, const lb_tensor *a, const lb_tensor *b) {
-  lb_status status = check_elementwise("lb_tensor_sub", out, a, b);
+  lb_status status = check_elementwise("lb_tensor_sub", out_a_b, out, a, b);
   if (status != LB_OK) return status;
   const float *x = a->storage->data, *y = b->storage->data;
   float *z = out->storage->data;
@@ -68,7 +89,7 @@ lb_status lb_tensor_sub(lb_tensor *out, const lb_tensor *a, const lb_tensor *b) 
 }
 
 lb_status lb_tensor_mul(lb_tensor *out, const lb_tensor *a, const lb_tensor *b) {
-  lb_status status = check_elementwise("lb_tensor_mul", out, a, b);
+  lb_status status = check_elementwise("lb_tensor_mul", out_a_b, out, a, b);
   if (status != LB_OK) return status;
   const float *x = a->storage->data, *y = b->storage->data;
   float *z = out->storage->data;
@@ -84,7 +105,8 @@ lb_status lb_tensor_scale(lb_tensor *tensor, float alpha) {
 }
 
 lb_status lb_tensor_axpy(float alpha, const lb_tensor *x, lb_tensor *y) {
-  lb_status status = check_elementwise("lb_tensor_axpy", y, x, y);
+  lb_status status = check_elementwise(
+      "lb_tensor_axpy", (operand_names){"y", "x", "y"}, y, x, y);
   if (status != LB_OK) return status;
   const float *from = x->storage->data;
   float *to = y->storage->data;
@@ -93,7 +115,8 @@ lb_status lb_tensor_axpy(float alpha, const lb_tensor *x, lb_tensor *y) {
 }
 
 lb_status lb_tensor_relu(lb_tensor *out, const lb_tensor *in) {
-  lb_status status = check_elementwise("lb_tensor_relu", out, in, in);
+  lb_status status = check_elementwise(
+      "lb_tensor_relu", (operand_names){"out", "in", "in"}, out, in, in);
   if (status != LB_OK) return status;
   const float *x = in->storage->data;
   float *z = out->storage->data;
@@ -164,7 +187,7 @@ lb_status lb_tensor_sum_rows(lb_tensor *out, const lb_tensor *in) {
   int64_t rows = in->shape[0], cols = in->shape[1];
   const float *x = in->storage->data;
   float *z = out->storage->data;
-  if (out->storage == in->storage)
+  if (storage_overlaps(out, in))
     return lb_fail(LB_EINVAL, "lb_tensor_sum_rows: out shares storage with in");
   for (int64_t j = 0; j < cols; j++) z[j] = 0.0f;
   for (int64_t i = 0; i < rows; i++)
@@ -196,9 +219,9 @@ static lb_status check_matmul(const lb_tensor *c, const lb_tensor *a,
       return lb_fail(LB_EINVAL, "%s: %s has an extent beyond INT32_MAX", caller,
                      names[i]);
   }
-  if (c->storage == a->storage || c->storage == b->storage)
+  if (storage_overlaps(c, a) || storage_overlaps(c, b))
     return lb_fail(LB_EINVAL, "%s: c shares storage with %s", caller,
-                   c->storage == a->storage ? "a" : "b");
+                   storage_overlaps(c, a) ? "a" : "b");
   int64_t m, k, k_of_b, n;
   op_extents(a, transpose_a, &m, &k);
   op_extents(b, transpose_b, &k_of_b, &n);
