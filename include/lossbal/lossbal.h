@@ -139,5 +139,6 @@ LB_API int32_t lb_get_num_threads(void);
 /* The module headers come after the core declarations: each of them includes
  * this header first, and the include guards make either order work. */
 #include "lossbal/tensor.h"
+#include "lossbal/criterion.h"
 
 #endif /* LOSSBAL_LOSSBAL_H */

@@ -27,7 +27,8 @@ unversioned=$(nm -D --defined-only --with-symbol-versions "$shared" 2>/dev/null 
 [[ -z $unversioned ]] || fail "symbols outside version node LOSSBAL_1: $(echo $unversioned)"
 
 for required in lb_version lb_version_string lb_status_string lb_last_error \
-                lb_set_num_threads lb_get_num_threads lb_tensor_create lb_tensor_free; do
+                lb_set_num_threads lb_get_num_threads lb_tensor_create lb_tensor_free \
+                lb_criterion_create lb_criterion_compute lb_criterion_free; do
   grep -qx "$required" <<<"$dynamic" || fail "$required is not exported"
 done
 

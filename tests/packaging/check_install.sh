@@ -48,14 +48,14 @@ cflags=$(pkg-config --cflags lossbal)
 libs=$(pkg-config --static --libs lossbal | sed 's/-llossbal\b/-l:liblossbal.a/')
 [[ $libs == *-lopenblas* ]] || fail "pkg-config --static --libs lacks -lopenblas: $libs"
 # shellcheck disable=SC2086
-"$cc" -std=c11 -Wall -Werror $cflags "$consumer_src/consumer.c" -o "$work/pkgconfig_static" $libs
+"$cc" -std=c11 -Wall -Werror $cflags "$consumer_src/consumer.c" -o "$work/pkgconfig_static" $libs -lm
 "$work/pkgconfig_static" || fail "the pkg-config static consumer did not run"
 if readelf -d "$work/pkgconfig_static" | grep -q 'liblossbal.so'; then
   fail "the pkg-config static consumer depends on liblossbal.so"
 fi
 # shellcheck disable=SC2086
 "$cc" -std=c11 -Wall -Werror $cflags "$consumer_src/consumer.c" -o "$work/pkgconfig_shared" \
-  $(pkg-config --libs lossbal) -Wl,-rpath,"$libdir"
+  $(pkg-config --libs lossbal) -lm -Wl,-rpath,"$libdir"
 "$work/pkgconfig_shared" || fail "the pkg-config shared consumer did not run"
 
 if ((failures)); then

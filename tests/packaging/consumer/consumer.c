@@ -1,7 +1,9 @@
 /* A user's program: checks that the library it runs with matches the headers
- * it was built with and that a tensor computation on OpenBLAS works. */
+ * it was built with, that a tensor computation on OpenBLAS works, and that
+ * the criterion gives the batch-balanced loss of a two-sample batch. */
 #include <lossbal/lossbal.h>
 
+#include <math.h>
 #include <stdio.h>
 
 int main(void) {
@@ -25,6 +27,20 @@ int main(void) {
   if (status != LB_OK || sum != 10.0) {
     printf("computation failed: %s (%s), sum %g\n", lb_status_name(status),
            lb_last_error(), sum);
+    return 1;
+  }
+  /* Two samples with uniform logits over two classes: each loses log 2. */
+  const float logits[4] = {0, 0, 0, 0};
+  const int32_t labels[2] = {0, 1};
+  lb_criterion *criterion = NULL;
+  double loss = 0.0;
+  status = lb_criterion_create(LB_LOSS_BATCH_BALANCED, 2, &criterion);
+  if (status == LB_OK)
+    status = lb_criterion_compute(criterion, logits, labels, 2, &loss, NULL);
+  lb_criterion_free(criterion);
+  if (status != LB_OK || fabs(loss - log(2.0)) > 1e-6) {
+    printf("criterion failed: %s (%s), loss %g\n", lb_status_name(status),
+           lb_last_error(), loss);
     return 1;
   }
   printf("consumer ok: liblossbal %s\n", lb_version_string());
