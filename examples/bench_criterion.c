@@ -7,8 +7,8 @@
  * Figures are medians over many repetitions, all measured in one run: these
  * machines are shared and noisy, so compare numbers from the same run only.
  *
- * Usage: bench_criterion [--repetitions N] [--torch-script PATH]
- *                        [--python PATH] [--no-torch]
+ * Usage: bench_criterion [--repetitions N] [--threads N]
+ *                        [--torch-script PATH] [--python PATH] [--no-torch]
  *
  * PyTorch runs in a separate process: the script's interpreter is --python,
  * else Debian's /usr/bin/python3 (where python3-torch installs), else the
@@ -166,6 +166,8 @@ static int parse_options(int argc, char **argv, bench_options *options) {
       if (options->repetitions < 1) return -1;
     } else if (strcmp(argv[i], "--torch-script") == 0 && i + 1 < argc) {
       options->torch_script = argv[++i];
+    } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+      if (lb_set_num_threads((int32_t)atoi(argv[++i])) != LB_OK) return -1;
     } else if (strcmp(argv[i], "--python") == 0 && i + 1 < argc) {
       options->python = argv[++i];
     } else if (strcmp(argv[i], "--no-torch") == 0) {
@@ -193,8 +195,8 @@ static const struct {
 int main(int argc, char **argv) {
   bench_options options;
   if (parse_options(argc, argv, &options) != 0) {
-    fprintf(stderr, "usage: %s [--repetitions N] [--torch-script PATH] "
-                    "[--python PATH] [--no-torch]\n", argv[0]);
+    fprintf(stderr, "usage: %s [--repetitions N] [--threads N] "
+                    "[--torch-script PATH] [--python PATH] [--no-torch]\n", argv[0]);
     return 2;
   }
   double *times = malloc((size_t)options.repetitions * sizeof(double));
@@ -204,7 +206,7 @@ int main(int argc, char **argv) {
     failed = bench_input_make(&inputs[i], class_counts_to_bench[i]) != 0;
 
   printf("liblossbal %s, lb_criterion_compute (loss + gradient), batch %d, "
-         "median of %d calls, %d thread(s) available\n\n",
+         "median of %d calls, %d thread(s)\n\n",
          lb_version_string(), BATCH, options.repetitions, lb_get_num_threads());
   printf("%-22s %14s %14s\n", "kind", "K=10 ns/sample", "K=1000 ns/sample");
   double le_ns[2] = {0, 0};

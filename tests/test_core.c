@@ -15,6 +15,7 @@
 #include "test_support.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -470,6 +471,98 @@ static void test_allocation_failure_helper_sees_every_allocation(
   assert_int_equal(runs, 4);
 }
 
+/* ---- lb_parallel_for ------------------------------------------------------ */
+
+enum { PARALLEL_MAX_CHUNKS = 64 };
+
+typedef struct chunk_record {
+  atomic_int runs[PARALLEL_MAX_CHUNKS];
+  pthread_t runner[PARALLEL_MAX_CHUNKS];
+} chunk_record;
+
+static void record_chunk(void *context, int32_t chunk) {
+  chunk_record *record = context;
+  atomic_fetch_add(&record->runs[chunk], 1);
+  record->runner[chunk] = pthread_self();
+}
+
+static void assert_each_chunk_ran_once(const chunk_record *record,
+                                       int32_t chunks) {
+  for (int32_t i = 0; i < PARALLEL_MAX_CHUNKS; i++)
+    assert_int_equal(atomic_load(&record->runs[i]), i < chunks ? 1 : 0);
+}
+
+static void test_parallel_for_runs_every_chunk_exactly_once(void **state) {
+  (void)state;
+  assert_int_equal(lb_set_num_threads(4), LB_OK);
+  for (int32_t chunks = 0; chunks <= PARALLEL_MAX_CHUNKS; chunks += 7) {
+    chunk_record record = {0};
+    lb_parallel_for(record_chunk, &record, chunks);
+    assert_each_chunk_ran_once(&record, chunks);
+  }
+}
+
+static void test_parallel_for_runs_chunk_zero_on_the_caller(void **state) {
+  (void)state;
+  chunk_record record = {0};
+  lb_parallel_for(record_chunk, &record, 3);
+  assert_each_chunk_ran_once(&record, 3);
+  assert_true(pthread_equal(record.runner[0], pthread_self()));
+}
+
+static void test_parallel_for_uses_other_threads_for_other_chunks(
+    void **state) {
+  (void)state;
+  /* Workers may be refused by the system, but not on a test machine. */
+  chunk_record record = {0};
+  lb_parallel_for(record_chunk, &record, 2);
+  assert_each_chunk_ran_once(&record, 2);
+  assert_false(pthread_equal(record.runner[1], pthread_self()));
+}
+
+/* A chunk that itself asks for parallel work: the inner call finds the pool
+ * busy and runs its chunks on the calling thread. */
+typedef struct nested_record {
+  chunk_record inner[4];
+} nested_record;
+
+static void run_nested_job(void *context, int32_t chunk) {
+  nested_record *record = context;
+  lb_parallel_for(record_chunk, &record->inner[chunk], 5);
+}
+
+static void test_parallel_for_nested_call_runs_inline(void **state) {
+  (void)state;
+  nested_record record;
+  memset(&record, 0, sizeof record);
+  lb_parallel_for(run_nested_job, &record, 4);
+  for (int i = 0; i < 4; i++) assert_each_chunk_ran_once(&record.inner[i], 5);
+}
+
+/* Two application threads using the pool at once: one gets the workers, the
+ * other runs its chunks itself; both complete every chunk. */
+static void *run_many_jobs(void *argument) {
+  int *failures = argument;
+  for (int job = 0; job < 200; job++) {
+    chunk_record record = {0};
+    lb_parallel_for(record_chunk, &record, 1 + job % 8);
+    for (int32_t i = 0; i < 1 + job % 8; i++)
+      if (atomic_load(&record.runs[i]) != 1) (*failures)++;
+  }
+  return NULL;
+}
+
+static void test_parallel_for_from_two_threads_at_once(void **state) {
+  (void)state;
+  int failures[2] = {0, 0};
+  pthread_t other;
+  assert_int_equal(pthread_create(&other, NULL, run_many_jobs, &failures[1]), 0);
+  run_many_jobs(&failures[0]);
+  assert_int_equal(pthread_join(other, NULL), 0);
+  assert_int_equal(failures[0], 0);
+  assert_int_equal(failures[1], 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       /* First: the default is only observable before any successful set. */
@@ -512,6 +605,12 @@ int main(void) {
       cmocka_unit_test(test_live_count_returns_to_baseline_after_frees),
       cmocka_unit_test(test_fault_injection_is_per_thread),
       cmocka_unit_test(test_allocation_failure_helper_sees_every_allocation),
+
+      cmocka_unit_test(test_parallel_for_runs_every_chunk_exactly_once),
+      cmocka_unit_test(test_parallel_for_runs_chunk_zero_on_the_caller),
+      cmocka_unit_test(test_parallel_for_uses_other_threads_for_other_chunks),
+      cmocka_unit_test(test_parallel_for_nested_call_runs_inline),
+      cmocka_unit_test(test_parallel_for_from_two_threads_at_once),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

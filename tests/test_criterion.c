@@ -1322,6 +1322,40 @@ static void test_compute_rejects_adjustments_beyond_float(void **state) {
   lb_criterion_free(ldam);
 }
 
+/* A large batch is cut into chunks computed by several threads. Every row's
+ * gradient is computed the same way whoever computes it, so it is
+ * bit-identical; the loss sums the chunks in a fixed order, so it only
+ * differs in the last bits from the one-chunk sum. */
+static void test_threads_do_not_change_the_result(void **state) {
+  (void)state;
+  enum { K = 1000, B = 256 };
+  float *z = malloc((size_t)B * K * sizeof *z);
+  float *grad_one = malloc((size_t)B * K * sizeof *grad_one);
+  float *grad_many = malloc((size_t)B * K * sizeof *grad_many);
+  int32_t *y = malloc(B * sizeof *y);
+  assert_true(z && grad_one && grad_many && y);
+  fill_logits(z, (int64_t)B * K, 11);
+  for (int i = 0; i < B; i++) y[i] = i % 7 == 3 ? -100 : (i * 37) % 50;
+  int32_t threads_before = lb_get_num_threads();
+  for (int kind = 0; kind < ALL_KINDS_COUNT; kind++) {
+    assert_int_equal(lb_set_num_threads(1), LB_OK);
+    lb_criterion *one = make_ready(all_kinds[kind], K);
+    assert_int_equal(lb_set_num_threads(4), LB_OK);
+    lb_criterion *many = make_ready(all_kinds[kind], K);
+    double loss_one = compute_loss(one, z, y, B, grad_one);
+    double loss_many = compute_loss(many, z, y, B, grad_many);
+    assert_close(loss_many, loss_one, 1e-13, 0.0, "loss with 4 threads");
+    assert_memory_equal(grad_many, grad_one, (size_t)B * K * sizeof *grad_one);
+    lb_criterion_free(one);
+    lb_criterion_free(many);
+  }
+  assert_int_equal(lb_set_num_threads(threads_before), LB_OK);
+  free(z);
+  free(grad_one);
+  free(grad_many);
+  free(y);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_golden_fixtures_match_pytorch),
@@ -1365,6 +1399,7 @@ int main(void) {
       cmocka_unit_test(test_set_class_counts_replaces_the_counts),
       cmocka_unit_test(test_get_weights_rejects_bad_arguments),
       cmocka_unit_test(test_compute_does_not_allocate),
+      cmocka_unit_test(test_threads_do_not_change_the_result),
       cmocka_unit_test(test_compute_rejects_null_pointers),
       cmocka_unit_test(test_compute_rejects_bad_batch_sizes),
       cmocka_unit_test(test_compute_rejects_labels_outside_the_classes),

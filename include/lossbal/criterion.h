@@ -95,7 +95,9 @@ typedef enum lb_criterion_param {
  * Creates a criterion with every parameter at its default.
  *
  * All the memory the criterion needs is allocated here, so
- * lb_criterion_compute() never allocates.
+ * lb_criterion_compute() never allocates. That includes scratch rows for
+ * computing a large batch on as many threads as lb_get_num_threads() reports
+ * now (at most 16): call lb_set_num_threads() first to change it.
  *
  * @param kind        the loss to compute.
  * @param num_classes K, at least 1.

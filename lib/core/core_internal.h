@@ -37,6 +37,15 @@ void lb_free_aligned(void *block);
 bool lb_mul_size(size_t a, size_t b, size_t *out);
 bool lb_mul_i64(int64_t a, int64_t b, int64_t *out);
 
+/* Runs task(context, chunk) once for every chunk in [0, chunks), spread over
+ * the calling thread and the library's worker threads, and returns when all
+ * have finished. Chunks must be independent of each other. Never fails:
+ * when workers cannot be had (the pool is busy with another job, a chunk
+ * calls this itself, or the system refuses a thread) the caller runs the
+ * chunks itself. The caller picks `chunks`, normally lb_get_num_threads(). */
+typedef void (*lb_parallel_task)(void *context, int32_t chunk);
+void lb_parallel_for(lb_parallel_task task, void *context, int32_t chunks);
+
 #ifdef LB_FAULT_INJECTION
 /* Test builds only (the lossbal_testable library). Thread-local. */
 

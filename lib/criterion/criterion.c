@@ -129,13 +129,24 @@ static void *allocate_array(size_t count, size_t size) {
   return lb_alloc(bytes);
 }
 
-static void *allocate_row(size_t count) {
-  size_t bytes;
-  if (!lb_mul_size(count, sizeof(float), &bytes)) {
-    lb_fail(LB_ENOMEM, "out of memory: a row of %zu floats overflows", count);
+/* `rows` aligned rows of `stride` floats each. */
+static void *allocate_rows(size_t rows, size_t stride) {
+  size_t count, bytes;
+  if (!lb_mul_size(rows, stride, &count) ||
+      !lb_mul_size(count, sizeof(float), &bytes)) {
+    lb_fail(LB_ENOMEM, "out of memory: %zu rows of %zu floats overflow", rows,
+            stride);
     return NULL;
   }
   return lb_alloc_aligned(bytes);
+}
+
+/* Scratch for as many chunks as the library may run threads now (see
+ * criterion_rows.c); a later lb_set_num_threads() cannot raise it, so that
+ * compute never allocates. */
+static int32_t scratch_chunks_now(void) {
+  int32_t threads = lb_get_num_threads();
+  return threads < LB_CRITERION_MAX_CHUNKS ? threads : LB_CRITERION_MAX_CHUNKS;
 }
 
 void lb_criterion_free(lb_criterion *c) {
@@ -164,8 +175,11 @@ static bool allocate_tables(lb_criterion *c) {
   c->batch_count = allocate_array(k, sizeof *c->batch_count);
   c->batch_weight = allocate_array(k, sizeof *c->batch_weight);
   c->last_weight = allocate_array(k, sizeof *c->last_weight);
-  c->scratch_logits = allocate_row(k);
-  c->scratch_exp = allocate_row(k);
+  /* Each chunk's rows start on a 64-byte boundary: 16 floats. */
+  c->scratch_stride = (k + 15) / 16 * 16;
+  c->scratch_chunks = scratch_chunks_now();
+  c->scratch_logits = allocate_rows((size_t)c->scratch_chunks, c->scratch_stride);
+  c->scratch_exp = allocate_rows((size_t)c->scratch_chunks, c->scratch_stride);
   return c->counts && c->dataset_weight && c->dataset_weight_f &&
          c->log_prior_offset && c->margin && c->batch_count &&
          c->batch_weight && c->last_weight && c->scratch_logits &&

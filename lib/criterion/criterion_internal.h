@@ -10,6 +10,14 @@
 /* Number of lb_criterion_param values. */
 #define LB_CRIT_PARAM_COUNT 7
 
+/* A batch is computed in at most this many chunks of rows, in parallel; each
+ * chunk needs its own two scratch rows. */
+#define LB_CRITERION_MAX_CHUNKS 16
+
+/* The fewest logits worth a chunk of their own: about 20 microseconds of
+ * work, well above the cost of handing it to a waiting thread. */
+#define LB_CRITERION_MIN_CHUNK_ELEMENTS 32768
+
 struct lb_criterion {
   lb_loss_kind kind;
   int32_t num_classes;                 /* K */
@@ -33,8 +41,11 @@ struct lb_criterion {
   float *last_weight;         /* what lb_criterion_get_weights() reports */
   bool has_last_weight;
 
-  /* Two rows of K floats: the adjusted logits of LA and LDAM, and the
-   * exponentials of the row being computed. */
+  /* Per chunk of rows, two rows of K floats: the adjusted logits of LA and
+   * LDAM, and the exponentials of the row being computed. Chunk i uses
+   * the K floats at i * scratch_stride of each. */
+  int32_t scratch_chunks;
+  size_t scratch_stride;
   float *scratch_logits;
   float *scratch_exp;
 };

@@ -13,6 +13,8 @@
 
 #include "softmax_row.h"
 
+#include "../core/core_internal.h"
+
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
@@ -46,21 +48,27 @@ typedef struct row_softmax {
 typedef double (*row_function)(const batch_terms *t, const row_softmax *r,
                                float *grad);
 
+/* The two scratch rows of K floats of one chunk of rows. */
+typedef struct row_scratch {
+  float *logits; /* the adjusted logits of LA and LDAM */
+  float *exp;    /* exp(u_j - shift) of the row being computed */
+} row_scratch;
+
 /* The logits the softmax of this kind sees: z itself, or an adjusted copy
- * in the criterion's scratch row. */
-static const float *adjusted_logits(lb_criterion *c, const float *z,
-                                    int32_t y) {
+ * in the scratch row. */
+static const float *adjusted_logits(const lb_criterion *c, const float *z,
+                                    int32_t y, float *scratch) {
   int64_t k = c->num_classes;
   switch (c->kind) {
     case LB_LOSS_LOGIT_ADJUSTED:
-      lb_row_add(c->scratch_logits, z, c->log_prior_offset, k);
-      return c->scratch_logits;
+      lb_row_add(scratch, z, c->log_prior_offset, k);
+      return scratch;
     case LB_LOSS_LDAM: {
       /* s (z - d_y onehot_y): only the label's logit carries a margin. */
       double scale = c->params[LB_CRIT_LDAM_SCALE];
-      lb_row_scale(c->scratch_logits, z, (float)scale, k);
-      c->scratch_logits[y] = (float)(scale * ((double)z[y] - c->margin[y]));
-      return c->scratch_logits;
+      lb_row_scale(scratch, z, (float)scale, k);
+      scratch[y] = (float)(scale * ((double)z[y] - c->margin[y]));
+      return scratch;
     }
     default:
       return z;
@@ -76,15 +84,17 @@ static const float *adjusted_logits(lb_criterion *c, const float *z,
  * The log terms come from the sum and the label's own term, never from the
  * log of a rounded probability, so logits of any magnitude give finite
  * results. lse is only needed by label smoothing. */
-static row_softmax softmax_of_row(lb_criterion *c, const lb_batch_plan *plan,
-                                  const float *z, int32_t y, bool want_lse) {
+static row_softmax softmax_of_row(const lb_criterion *c,
+                                  const lb_batch_plan *plan,
+                                  const row_scratch *scratch, const float *z,
+                                  int32_t y, bool want_lse) {
   row_softmax r;
   int64_t k = c->num_classes;
-  r.u = adjusted_logits(c, z, y);
-  r.e = c->scratch_exp;
+  r.u = adjusted_logits(c, z, y, scratch->logits);
+  r.e = scratch->exp;
   r.y = y;
   float shift = plan->subtract_row_max ? lb_row_max(r.u, k) : 0.0f;
-  double sum = lb_row_exp_sum(r.u, shift, k, c->scratch_exp);
+  double sum = lb_row_exp_sum(r.u, shift, k, scratch->exp);
   double e_y = r.e[y];
   /* The other terms of the sum: >= 0, as a rounded sum of non-negative
    * terms never drops below one of them. q = 1 - p_y without cancellation. */
@@ -211,23 +221,78 @@ static row_function row_function_of(const lb_criterion *c, double eps) {
   return weighted_ce_row;
 }
 
-double lb_criterion_run_batch(lb_criterion *c, const lb_batch_plan *plan,
-                              const float *logits, const int32_t *labels,
-                              int64_t batch, float *grad) {
+/* One job of lb_parallel_for: the batch, cut into chunks of whole rows. */
+typedef struct batch_job {
+  const lb_criterion *c;
+  const lb_batch_plan *plan;
+  const batch_terms *terms;
+  row_function row_loss;
+  const float *logits;
+  const int32_t *labels;
+  int64_t batch;
+  float *grad;
+  int32_t chunks;
+  double chunk_loss[LB_CRITERION_MAX_CHUNKS];
+} batch_job;
+
+/* Rows [chunk * batch / chunks, (chunk + 1) * batch / chunks) of the job,
+ * with the chunk's own scratch rows; the chunk's loss goes to its slot. */
+static void run_chunk(void *context, int32_t chunk) {
+  batch_job *job = context;
+  const lb_criterion *c = job->c;
   int64_t k = c->num_classes;
+  int64_t begin = job->batch * chunk / job->chunks;
+  int64_t end = job->batch * (chunk + 1) / job->chunks;
+  size_t scratch_offset = (size_t)chunk * c->scratch_stride;
+  row_scratch scratch = {c->scratch_logits + scratch_offset,
+                         c->scratch_exp + scratch_offset};
   int32_t ignore_index = (int32_t)c->params[LB_CRIT_IGNORE_INDEX];
-  batch_terms terms = terms_of_batch(c, plan);
-  row_function row_loss = row_function_of(c, terms.eps);
+  bool want_lse = job->terms->eps > 0.0;
   double total = 0.0;
-  for (int64_t i = 0; i < batch; i++) {
-    float *grad_row = grad ? grad + i * k : NULL;
-    if (labels[i] == ignore_index) {
+  for (int64_t i = begin; i < end; i++) {
+    float *grad_row = job->grad ? job->grad + i * k : NULL;
+    if (job->labels[i] == ignore_index) {
       if (grad_row) memset(grad_row, 0, (size_t)k * sizeof *grad_row);
       continue;
     }
-    row_softmax r =
-        softmax_of_row(c, plan, logits + i * k, labels[i], terms.eps > 0.0);
-    total += row_loss(&terms, &r, grad_row);
+    row_softmax r = softmax_of_row(c, job->plan, &scratch, job->logits + i * k,
+                                   job->labels[i], want_lse);
+    total += job->row_loss(job->terms, &r, grad_row);
   }
+  job->chunk_loss[chunk] = total;
+}
+
+/* How many chunks the batch is worth: one per thread the library may use
+ * (up to the scratch rows the criterion has), but none smaller than about
+ * LB_CRITERION_MIN_CHUNK_ELEMENTS logits, below which handing work to a
+ * thread costs more than it saves. */
+static int32_t chunks_for(const lb_criterion *c, int64_t batch) {
+  int64_t by_size = batch * c->num_classes / LB_CRITERION_MIN_CHUNK_ELEMENTS;
+  int64_t chunks = lb_get_num_threads();
+  if (chunks > c->scratch_chunks) chunks = c->scratch_chunks;
+  if (chunks > by_size) chunks = by_size;
+  if (chunks > batch) chunks = batch;
+  return chunks < 1 ? 1 : (int32_t)chunks;
+}
+
+double lb_criterion_run_batch(lb_criterion *c, const lb_batch_plan *plan,
+                              const float *logits, const int32_t *labels,
+                              int64_t batch, float *grad) {
+  batch_terms terms = terms_of_batch(c, plan);
+  batch_job job = {.c = c,
+                   .plan = plan,
+                   .terms = &terms,
+                   .row_loss = row_function_of(c, terms.eps),
+                   .logits = logits,
+                   .labels = labels,
+                   .batch = batch,
+                   .grad = grad,
+                   .chunks = chunks_for(c, batch)};
+  lb_parallel_for(run_chunk, &job, job.chunks);
+  /* Summed in chunk order, so the result does not depend on which thread
+   * ran which chunk. */
+  double total = 0.0;
+  for (int32_t chunk = 0; chunk < job.chunks; chunk++)
+    total += job.chunk_loss[chunk];
   return total;
 }
