@@ -1356,6 +1356,40 @@ static void test_threads_do_not_change_the_result(void **state) {
   free(y);
 }
 
+/* The scan for non-finite logits runs in chunks on several threads for a
+ * large batch; a bad value in any chunk must still be found and named. */
+static void test_large_batch_finds_nonfinite_logit_in_any_chunk(void **state) {
+  (void)state;
+  enum { K = 1000, B = 256 };
+  float *z = malloc((size_t)B * K * sizeof *z);
+  float *grad = malloc((size_t)B * K * sizeof *grad);
+  int32_t *y = malloc(B * sizeof *y);
+  assert_true(z && grad && y);
+  for (int i = 0; i < B; i++) y[i] = i % K;
+  int32_t threads_before = lb_get_num_threads();
+  assert_int_equal(lb_set_num_threads(4), LB_OK);
+  lb_criterion *c = make_criterion(LB_LOSS_BATCH_BALANCED, K);
+  const int64_t bad_rows[] = {0, B / 2, B - 1};
+  const float bad_values[] = {NAN, INFINITY, -INFINITY};
+  for (int v = 0; v < 3; v++) {
+    for (size_t r = 0; r < sizeof bad_rows / sizeof bad_rows[0]; r++) {
+      fill_logits(z, (int64_t)B * K, 5);
+      z[bad_rows[r] * K + 17] = bad_values[v];
+      char where[64];
+      snprintf(where, sizeof where, "row %lld, column 17", (long long)bad_rows[r]);
+      double loss = 42.0;
+      assert_fails_with(lb_criterion_compute(c, z, y, B, &loss, grad),
+                        LB_ENONFINITE, where);
+      assert_true(loss == 42.0);
+    }
+  }
+  lb_criterion_free(c);
+  assert_int_equal(lb_set_num_threads(threads_before), LB_OK);
+  free(z);
+  free(grad);
+  free(y);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_golden_fixtures_match_pytorch),
@@ -1400,6 +1434,7 @@ int main(void) {
       cmocka_unit_test(test_get_weights_rejects_bad_arguments),
       cmocka_unit_test(test_compute_does_not_allocate),
       cmocka_unit_test(test_threads_do_not_change_the_result),
+      cmocka_unit_test(test_large_batch_finds_nonfinite_logit_in_any_chunk),
       cmocka_unit_test(test_compute_rejects_null_pointers),
       cmocka_unit_test(test_compute_rejects_bad_batch_sizes),
       cmocka_unit_test(test_compute_rejects_labels_outside_the_classes),

@@ -323,10 +323,44 @@ static lb_status report_nonfinite_logit(const lb_criterion *c,
 /* Checks that every logit is finite, and that LA's offsets and LDAM's scale
  * keep the adjusted logits inside the float range. Sets *max_abs_input to a
  * bound on the magnitude of what the softmax will see. */
+/* The largest |logit| of a batch, scanned in chunks of rows on the
+ * library's threads: the scan reads every logit once more than the compute
+ * does, so on a large batch it is worth spreading. */
+typedef struct max_abs_job {
+  const float *logits;
+  int64_t batch, num_classes;
+  int32_t chunks;
+  float chunk_max[LB_CRITERION_MAX_CHUNKS];
+} max_abs_job;
+
+static void scan_chunk_max_abs(void *context, int32_t chunk) {
+  max_abs_job *job = context;
+  int64_t begin = job->batch * chunk / job->chunks;
+  int64_t end = job->batch * (chunk + 1) / job->chunks;
+  job->chunk_max[chunk] = lb_row_max_abs(job->logits + begin * job->num_classes,
+                                         (end - begin) * job->num_classes);
+}
+
+static float batch_max_abs(const lb_criterion *c, const float *logits,
+                           int64_t batch) {
+  max_abs_job job = {.logits = logits,
+                     .batch = batch,
+                     .num_classes = c->num_classes,
+                     .chunks = lb_criterion_chunks_for(c, batch)};
+  lb_parallel_for(scan_chunk_max_abs, &job, job.chunks);
+  /* NaN compares false, so it must win explicitly: any non-finite chunk
+   * makes the whole batch non-finite. */
+  float largest = 0.0f;
+  for (int32_t chunk = 0; chunk < job.chunks; chunk++)
+    if (!isfinite(job.chunk_max[chunk]) || job.chunk_max[chunk] > largest)
+      largest = job.chunk_max[chunk];
+  return largest;
+}
+
 static lb_status check_logits(const lb_criterion *c, const float *logits,
                               int64_t batch, double *max_abs_input) {
   int64_t count = batch * c->num_classes;
-  double largest = lb_row_max_abs(logits, count);
+  double largest = batch_max_abs(c, logits, batch);
   if (!isfinite(largest)) return report_nonfinite_logit(c, logits, count);
   double bound = largest;
   if (c->kind == LB_LOSS_LOGIT_ADJUSTED) {

@@ -75,6 +75,12 @@ typedef struct lb_batch_plan {
 lb_batch_plan lb_criterion_plan_batch(lb_criterion *c, int64_t valid_samples,
                                       double max_abs_input);
 
+/* How many chunks of rows a batch is worth: one per thread the library may
+ * use (up to the scratch rows the criterion has), but none smaller than
+ * LB_CRITERION_MIN_CHUNK_ELEMENTS logits, below which handing work to a
+ * thread costs more than it saves. */
+int32_t lb_criterion_chunks_for(const lb_criterion *c, int64_t batch);
+
 /* The loss of a validated batch and, when grad is not NULL, its gradient.
  * Assumes every label is valid, every logit finite, and at least one sample
  * is not ignored. */

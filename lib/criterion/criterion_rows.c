@@ -262,11 +262,7 @@ static void run_chunk(void *context, int32_t chunk) {
   job->chunk_loss[chunk] = total;
 }
 
-/* How many chunks the batch is worth: one per thread the library may use
- * (up to the scratch rows the criterion has), but none smaller than about
- * LB_CRITERION_MIN_CHUNK_ELEMENTS logits, below which handing work to a
- * thread costs more than it saves. */
-static int32_t chunks_for(const lb_criterion *c, int64_t batch) {
+int32_t lb_criterion_chunks_for(const lb_criterion *c, int64_t batch) {
   int64_t by_size = batch * c->num_classes / LB_CRITERION_MIN_CHUNK_ELEMENTS;
   int64_t chunks = lb_get_num_threads();
   if (chunks > c->scratch_chunks) chunks = c->scratch_chunks;
@@ -287,7 +283,7 @@ double lb_criterion_run_batch(lb_criterion *c, const lb_batch_plan *plan,
                    .labels = labels,
                    .batch = batch,
                    .grad = grad,
-                   .chunks = chunks_for(c, batch)};
+                   .chunks = lb_criterion_chunks_for(c, batch)};
   lb_parallel_for(run_chunk, &job, job.chunks);
   /* Summed in chunk order, so the result does not depend on which thread
    * ran which chunk. */
