@@ -1,0 +1,72 @@
+/*
+ * The 2-D convolution kernel of the ResNet layers: forward and backward of
+ * out = conv(in, weight) + bias with PyTorch's semantics (cross-correlation,
+ * zero padding, no dilation, no groups), on float32 NCHW arrays. Internal
+ * (hidden, never installed); the layer code owns the tensors and calls these.
+ *
+ * Shapes: input [batch, in_channels, in_h, in_w], weight [out_channels,
+ * in_channels, kernel_h, kernel_w], bias [out_channels], output [batch,
+ * out_channels, out_h, out_w], all dense and row-major.
+ *
+ * Use: fill an lb_conv2d_geometry, have lb_conv2d_geometry_validate() check
+ * it and derive out_h/out_w, allocate lb_conv2d_workspace_bytes() once, then
+ * call the kernels as often as needed. The kernels never allocate and never
+ * fail; they assume a validated geometry and arrays of the sizes above.
+ * They use the library's threads and OpenBLAS's; a workspace serves one
+ * call at a time.
+ */
+#ifndef LOSSBAL_NN_CONV2D_H
+#define LOSSBAL_NN_CONV2D_H
+
+#include "lossbal/lossbal.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct lb_conv2d_geometry {
+  int64_t batch;
+  int64_t in_channels, in_h, in_w;
+  int64_t out_channels;
+  int64_t kernel_h, kernel_w;
+  int64_t stride_h, stride_w;
+  int64_t pad_h, pad_w;
+  /* Derived by lb_conv2d_geometry_validate(); ignored on input. */
+  int64_t out_h, out_w;
+} lb_conv2d_geometry;
+
+/* Checks every field above out_h and sets out_h and out_w. Fails with
+ * LB_EINVAL and a message starting "conv2d: " when a size, kernel or stride
+ * is below 1, a padding is negative, a field exceeds INT32_MAX (BLAS takes
+ * int extents), the padded input is smaller than the kernel ("conv2d: input
+ * 5x5 is smaller than the kernel 7x7 with padding 0"), or an array's byte
+ * size overflows. On failure *g is untouched. */
+lb_status lb_conv2d_geometry_validate(lb_conv2d_geometry *g);
+
+/* Bytes of workspace the kernels need for this geometry: the column
+ * matrix of a block of images and, for blocks of several images, a staging
+ * area for their output (see conv2d.c). 0 for a 1x1 kernel with stride 1
+ * and no padding on images of 1024 pixels or more, which needs none. Cannot
+ * overflow for a validated geometry. */
+size_t lb_conv2d_workspace_bytes(const lb_conv2d_geometry *g);
+
+/* output = conv(input, weight) + bias; bias may be NULL (no bias). output is
+ * overwritten and must not overlap the other arrays. workspace holds
+ * lb_conv2d_workspace_bytes(g) bytes (may be NULL when that is 0); its
+ * contents on entry do not matter and are garbage on return. */
+void lb_conv2d_forward(const lb_conv2d_geometry *g, const float *input,
+                       const float *weight, const float *bias, float *output,
+                       float *workspace);
+
+/* Gradients of a loss L from grad_output = dL/d(output):
+ *   grad_input  = dL/d(input),  skipped when NULL (the first layer);
+ *   grad_weight = dL/d(weight), always computed;
+ *   grad_bias   = dL/d(bias),   skipped when NULL.
+ * Every gradient is OVERWRITTEN, not accumulated: a caller that needs a sum
+ * over several calls adds the results itself. The outputs must not overlap
+ * each other or the inputs. workspace is as for lb_conv2d_forward(). */
+void lb_conv2d_backward(const lb_conv2d_geometry *g, const float *input,
+                        const float *weight, const float *grad_output,
+                        float *grad_input, float *grad_weight,
+                        float *grad_bias, float *workspace);
+
+#endif /* LOSSBAL_NN_CONV2D_H */

@@ -1,0 +1,794 @@
+/* Tests of the internal 2-D convolution kernel (lib/nn/conv2d.h): geometry
+ * validation, the workspace size, forward and backward against a naive
+ * double-precision reference and finite differences, and the fast paths
+ * against the general im2col path. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "core/core_internal.h"
+#include "lossbal/lossbal.h"
+#include "nn/conv2d.h"
+#include "test_support.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- geometries ---------------------------------------------------------- */
+
+typedef struct conv_case {
+  int64_t batch, in_channels, in_h, in_w, out_channels;
+  int64_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+  bool bias;
+} conv_case;
+
+static lb_conv2d_geometry geometry_of(const conv_case *c) {
+  return (lb_conv2d_geometry){
+      .batch = c->batch, .in_channels = c->in_channels, .in_h = c->in_h,
+      .in_w = c->in_w, .out_channels = c->out_channels,
+      .kernel_h = c->kernel_h, .kernel_w = c->kernel_w,
+      .stride_h = c->stride_h, .stride_w = c->stride_w, .pad_h = c->pad_h,
+      .pad_w = c->pad_w};
+}
+
+static lb_conv2d_geometry valid_geometry(const conv_case *c) {
+  lb_conv2d_geometry g = geometry_of(c);
+  assert_int_equal(lb_conv2d_geometry_validate(&g), LB_OK);
+  return g;
+}
+
+static void describe(const lb_conv2d_geometry *g, char *text, size_t size) {
+  snprintf(text, size,
+           "input [%lld, %lld, %lld, %lld], %lld filters %lldx%lld, stride "
+           "%lldx%lld, padding %lldx%lld",
+           (long long)g->batch, (long long)g->in_channels, (long long)g->in_h,
+           (long long)g->in_w, (long long)g->out_channels,
+           (long long)g->kernel_h, (long long)g->kernel_w,
+           (long long)g->stride_h, (long long)g->stride_w, (long long)g->pad_h,
+           (long long)g->pad_w);
+}
+
+/* Every kernel size x stride x padding x bias the brief names, on a
+ * non-square input big enough for a 7x7 kernel without padding, with the
+ * channel counts and batch sizes cycling through 1..16 and 1..3; then
+ * corner cases: non-square kernels, strides and paddings, a kernel column
+ * entirely in the padding, a stride wider than the kernel. */
+static int64_t many_cases(conv_case *cases, int64_t capacity) {
+  static const int64_t kernels[] = {1, 3, 7}, strides[] = {1, 2},
+                       pads[] = {0, 1, 3};
+  int64_t count = 0;
+  for (int ki = 0; ki < 3; ki++)
+    for (int si = 0; si < 2; si++)
+      for (int pi = 0; pi < 3; pi++)
+        for (int bias = 0; bias < 2; bias++) {
+          int64_t n = count;
+          cases[count++] = (conv_case){
+              .batch = 1 + n % 3, .in_channels = 1 + (n * 7) % 16,
+              .in_h = 9, .in_w = 12, .out_channels = 1 + (n * 5 + 3) % 16,
+              .kernel_h = kernels[ki], .kernel_w = kernels[ki],
+              .stride_h = strides[si], .stride_w = strides[si],
+              .pad_h = pads[pi], .pad_w = pads[pi], .bias = bias};
+        }
+  const conv_case corners[] = {
+      {2, 3, 7, 10, 5, 3, 5, 2, 1, 1, 2, true},
+      {3, 4, 11, 6, 2, 5, 3, 1, 2, 0, 1, false},
+      {2, 3, 2, 1, 4, 7, 7, 1, 1, 3, 3, true},
+      {1, 16, 8, 9, 16, 2, 2, 3, 3, 0, 0, false},
+      {2, 5, 13, 13, 7, 1, 1, 2, 2, 0, 0, true},
+      {1, 2, 1, 17, 3, 1, 3, 1, 1, 0, 1, true}};
+  for (size_t i = 0; i < sizeof corners / sizeof corners[0]; i++)
+    cases[count++] = corners[i];
+  assert_true(count <= capacity);
+  return count;
+}
+
+#define MANY_CASES_CAPACITY 64
+
+/* ---- arrays -------------------------------------------------------------- */
+
+static int64_t input_count(const lb_conv2d_geometry *g) {
+  return g->batch * g->in_channels * g->in_h * g->in_w;
+}
+
+static int64_t weight_count(const lb_conv2d_geometry *g) {
+  return g->out_channels * g->in_channels * g->kernel_h * g->kernel_w;
+}
+
+static int64_t output_count(const lb_conv2d_geometry *g) {
+  return g->batch * g->out_channels * g->out_h * g->out_w;
+}
+
+static float *floats(int64_t count) {
+  float *data = malloc((size_t)(count > 0 ? count : 1) * sizeof(float));
+  assert_non_null(data);
+  return data;
+}
+
+static double *doubles(int64_t count) {
+  double *data = calloc((size_t)(count > 0 ? count : 1), sizeof(double));
+  assert_non_null(data);
+  return data;
+}
+
+/* Fills with NaN, so a kernel that reads an output it should overwrite
+ * shows it. */
+static float *nan_floats(int64_t count) {
+  float *data = floats(count);
+  for (int64_t i = 0; i < count; i++) data[i] = NAN;
+  return data;
+}
+
+/* Deterministic values in [-1, 1) from a 64-bit LCG. */
+static float *random_floats(int64_t count, uint64_t seed) {
+  float *data = floats(count);
+  uint64_t state = seed * 6364136223846793005u + 1442695040888963407u;
+  for (int64_t i = 0; i < count; i++) {
+    state = state * 6364136223846793005u + 1442695040888963407u;
+    data[i] = (float)((double)(state >> 40) / (double)(1u << 23) - 1.0);
+  }
+  return data;
+}
+
+static double *widened(const float *data, int64_t count) {
+  double *wide = doubles(count);
+  for (int64_t i = 0; i < count; i++) wide[i] = data[i];
+  return wide;
+}
+
+/* The workspace the kernels ask for, filled with NaN so that a kernel
+ * reading what it did not write shows it. */
+static float *workspace_for(const lb_conv2d_geometry *g) {
+  return nan_floats((int64_t)(lb_conv2d_workspace_bytes(g) / sizeof(float)));
+}
+
+/* ---- the naive reference, in double -------------------------------------- */
+
+static double input_at(const lb_conv2d_geometry *g, const double *in,
+                       int64_t n, int64_t c, int64_t y, int64_t x) {
+  return in[((n * g->in_channels + c) * g->in_h + y) * g->in_w + x];
+}
+
+/* The input pixel under output (ho, wo) and kernel tap (ki, kj), or -1 when
+ * the tap lies in the padding. */
+static int64_t tapped_pixel(const lb_conv2d_geometry *g, int64_t ho,
+                            int64_t wo, int64_t ki, int64_t kj) {
+  int64_t y = ho * g->stride_h - g->pad_h + ki;
+  int64_t x = wo * g->stride_w - g->pad_w + kj;
+  if (y < 0 || y >= g->in_h || x < 0 || x >= g->in_w) return -1;
+  return y * g->in_w + x;
+}
+
+static void reference_forward(const lb_conv2d_geometry *g, const double *in,
+                              const double *weight, const double *bias,
+                              double *out) {
+  int64_t kh = g->kernel_h, kw = g->kernel_w, ci = g->in_channels;
+  for (int64_t n = 0; n < g->batch; n++)
+    for (int64_t co = 0; co < g->out_channels; co++)
+      for (int64_t ho = 0; ho < g->out_h; ho++)
+        for (int64_t wo = 0; wo < g->out_w; wo++) {
+          double sum = bias ? bias[co] : 0.0;
+          for (int64_t c = 0; c < ci; c++)
+            for (int64_t ki = 0; ki < kh; ki++)
+              for (int64_t kj = 0; kj < kw; kj++) {
+                int64_t pixel = tapped_pixel(g, ho, wo, ki, kj);
+                if (pixel < 0) continue;
+                sum += weight[((co * ci + c) * kh + ki) * kw + kj] *
+                       input_at(g, in, n, c, pixel / g->in_w,
+                                pixel % g->in_w);
+              }
+          out[((n * g->out_channels + co) * g->out_h + ho) * g->out_w + wo] =
+              sum;
+        }
+}
+
+/* The analytic gradients of the reference for dL/d(out) = grad_out; the
+ * outputs must start at zero. */
+static void reference_backward(const lb_conv2d_geometry *g, const double *in,
+                               const double *weight, const double *grad_out,
+                               double *grad_in, double *grad_weight,
+                               double *grad_bias) {
+  int64_t kh = g->kernel_h, kw = g->kernel_w, ci = g->in_channels;
+  int64_t plane = g->in_h * g->in_w;
+  for (int64_t n = 0; n < g->batch; n++)
+    for (int64_t co = 0; co < g->out_channels; co++)
+      for (int64_t ho = 0; ho < g->out_h; ho++)
+        for (int64_t wo = 0; wo < g->out_w; wo++) {
+          double d = grad_out[((n * g->out_channels + co) * g->out_h + ho) *
+                                  g->out_w + wo];
+          grad_bias[co] += d;
+          for (int64_t c = 0; c < ci; c++)
+            for (int64_t ki = 0; ki < kh; ki++)
+              for (int64_t kj = 0; kj < kw; kj++) {
+                int64_t pixel = tapped_pixel(g, ho, wo, ki, kj);
+                if (pixel < 0) continue;
+                int64_t w_at = ((co * ci + c) * kh + ki) * kw + kj;
+                int64_t in_at = (n * ci + c) * plane + pixel;
+                grad_weight[w_at] += in[in_at] * d;
+                grad_in[in_at] += weight[w_at] * d;
+              }
+        }
+}
+
+/* Asserts max |got - want| <= tolerance * max |want|. */
+static void assert_close(const float *got, const double *want, int64_t count,
+                         double tolerance, const char *what,
+                         const lb_conv2d_geometry *g) {
+  double largest = 0.0, worst = 0.0;
+  int64_t worst_at = 0;
+  for (int64_t i = 0; i < count; i++) {
+    double error = fabs((double)got[i] - want[i]);
+    if (isnan(error)) error = INFINITY;
+    if (error > worst) {
+      worst = error;
+      worst_at = i;
+    }
+    if (fabs(want[i]) > largest) largest = fabs(want[i]);
+  }
+  if (!(worst <= tolerance * largest)) {
+    char text[256];
+    describe(g, text, sizeof text);
+    fail_msg("%s, %s: element %lld is %.9g, expected %.9g (max |value| %.3g)",
+             text, what, (long long)worst_at, (double)got[worst_at],
+             want[worst_at], largest);
+  }
+}
+
+/* ---- running the kernel -------------------------------------------------- */
+
+/* The kernel's results for one geometry on random data, with the outputs
+ * starting as NaN, and the data they came from. */
+typedef struct conv_run {
+  lb_conv2d_geometry g;
+  float *input, *weight, *bias, *grad_output; /* bias NULL without one */
+  float *output, *grad_input, *grad_weight, *grad_bias;
+} conv_run;
+
+static conv_run random_run(const lb_conv2d_geometry *g, bool bias,
+                           uint64_t seed) {
+  conv_run run = {.g = *g};
+  run.input = random_floats(input_count(g), seed);
+  run.weight = random_floats(weight_count(g), seed + 1);
+  run.bias = bias ? random_floats(g->out_channels, seed + 2) : NULL;
+  run.grad_output = random_floats(output_count(g), seed + 3);
+  run.output = nan_floats(output_count(g));
+  run.grad_input = nan_floats(input_count(g));
+  run.grad_weight = nan_floats(weight_count(g));
+  run.grad_bias = nan_floats(g->out_channels);
+  return run;
+}
+
+/* Forward, then backward, sharing one workspace. */
+static void run_kernels(conv_run *run) {
+  float *workspace = workspace_for(&run->g);
+  lb_conv2d_forward(&run->g, run->input, run->weight, run->bias, run->output,
+                    workspace);
+  lb_conv2d_backward(&run->g, run->input, run->weight, run->grad_output,
+                     run->grad_input, run->grad_weight, run->grad_bias,
+                     workspace);
+  free(workspace);
+}
+
+static void free_run(conv_run *run) {
+  free(run->input);
+  free(run->weight);
+  free(run->bias);
+  free(run->grad_output);
+  free(run->output);
+  free(run->grad_input);
+  free(run->grad_weight);
+  free(run->grad_bias);
+}
+
+/* The reference's output and gradients for the run's data. */
+typedef struct reference {
+  double *output, *grad_input, *grad_weight, *grad_bias;
+} reference;
+
+static reference reference_of(const conv_run *run) {
+  const lb_conv2d_geometry *g = &run->g;
+  double *in = widened(run->input, input_count(g));
+  double *weight = widened(run->weight, weight_count(g));
+  double *bias = run->bias ? widened(run->bias, g->out_channels) : NULL;
+  double *grad_out = widened(run->grad_output, output_count(g));
+  reference ref = {doubles(output_count(g)), doubles(input_count(g)),
+                   doubles(weight_count(g)), doubles(g->out_channels)};
+  reference_forward(g, in, weight, bias, ref.output);
+  reference_backward(g, in, weight, grad_out, ref.grad_input,
+                     ref.grad_weight, ref.grad_bias);
+  free(in);
+  free(weight);
+  free(bias);
+  free(grad_out);
+  return ref;
+}
+
+static void free_reference(reference *ref) {
+  free(ref->output);
+  free(ref->grad_input);
+  free(ref->grad_weight);
+  free(ref->grad_bias);
+}
+
+#define TOLERANCE 1e-5
+
+static void assert_run_matches_reference(const conv_run *run) {
+  const lb_conv2d_geometry *g = &run->g;
+  reference ref = reference_of(run);
+  assert_close(run->output, ref.output, output_count(g), TOLERANCE, "output",
+               g);
+  assert_close(run->grad_input, ref.grad_input, input_count(g), TOLERANCE,
+               "grad_input", g);
+  assert_close(run->grad_weight, ref.grad_weight, weight_count(g), TOLERANCE,
+               "grad_weight", g);
+  assert_close(run->grad_bias, ref.grad_bias, g->out_channels, TOLERANCE,
+               "grad_bias", g);
+  free_reference(&ref);
+}
+
+/* ---- geometry validation ------------------------------------------------- */
+
+static const conv_case resnet_stem = {2, 3, 224, 224, 64, 7, 7, 2, 2, 3, 3,
+                                      false};
+
+static void test_geometry_derives_output_size_like_pytorch(void **state) {
+  (void)state;
+  const struct {
+    conv_case c;
+    int64_t out_h, out_w;
+  } rows[] = {
+      {resnet_stem, 112, 112},
+      {{1, 64, 56, 56, 128, 3, 3, 2, 2, 1, 1, false}, 28, 28},
+      {{1, 64, 56, 56, 128, 1, 1, 2, 2, 0, 0, false}, 28, 28},
+      {{1, 1, 5, 7, 1, 3, 3, 1, 1, 0, 0, false}, 3, 5},
+      {{1, 1, 6, 6, 1, 3, 3, 2, 2, 0, 0, false}, 2, 2}, /* floor division */
+      {{1, 1, 5, 5, 1, 7, 7, 1, 1, 1, 1, false}, 1, 1}, /* exactly fits */
+      {{1, 1, 4, 9, 1, 3, 1, 1, 3, 2, 0, false}, 6, 3}};
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    lb_conv2d_geometry g = valid_geometry(&rows[i].c);
+    assert_int_equal(g.out_h, rows[i].out_h);
+    assert_int_equal(g.out_w, rows[i].out_w);
+  }
+}
+
+static void test_geometry_rejects_sizes_below_one_naming_the_field(
+    void **state) {
+  (void)state;
+  const struct {
+    size_t offset;
+    int64_t value;
+    const char *message;
+  } rows[] = {
+      {offsetof(lb_conv2d_geometry, batch), 0,
+       "conv2d: batch = 0, it must be at least 1"},
+      {offsetof(lb_conv2d_geometry, in_channels), -3, "in_channels = -3"},
+      {offsetof(lb_conv2d_geometry, in_h), 0, "in_h = 0"},
+      {offsetof(lb_conv2d_geometry, in_w), -1, "in_w = -1"},
+      {offsetof(lb_conv2d_geometry, out_channels), 0, "out_channels = 0"},
+      {offsetof(lb_conv2d_geometry, kernel_h), 0, "kernel_h = 0"},
+      {offsetof(lb_conv2d_geometry, kernel_w), -7, "kernel_w = -7"},
+      {offsetof(lb_conv2d_geometry, stride_h), 0,
+       "conv2d: stride_h = 0, it must be at least 1"},
+      {offsetof(lb_conv2d_geometry, stride_w), 0, "stride_w = 0"},
+      {offsetof(lb_conv2d_geometry, pad_h), -1,
+       "conv2d: pad_h = -1, it must be at least 0"},
+      {offsetof(lb_conv2d_geometry, pad_w), -2, "pad_w = -2"}};
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    lb_conv2d_geometry g = geometry_of(&resnet_stem);
+    memcpy((char *)&g + rows[i].offset, &rows[i].value, sizeof(int64_t));
+    assert_fails_with(lb_conv2d_geometry_validate(&g), LB_EINVAL,
+                      rows[i].message);
+  }
+}
+
+static void test_geometry_rejects_kernel_larger_than_padded_input(
+    void **state) {
+  (void)state;
+  const struct {
+    conv_case c;
+    const char *message;
+  } rows[] = {
+      {{1, 3, 5, 5, 8, 7, 7, 1, 1, 0, 0, false},
+       "conv2d: input 5x5 is smaller than the kernel 7x7 with padding 0"},
+      {{1, 3, 4, 9, 8, 7, 7, 2, 2, 1, 1, false},
+       "conv2d: input 4x9 is smaller than the kernel 7x7 with padding 1"},
+      {{1, 3, 9, 4, 8, 3, 7, 1, 1, 2, 1, false},
+       "conv2d: input 9x4 is smaller than the kernel 3x7 with padding 2x1"}};
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    lb_conv2d_geometry g = geometry_of(&rows[i].c);
+    assert_fails_with(lb_conv2d_geometry_validate(&g), LB_EINVAL,
+                      rows[i].message);
+  }
+}
+
+static void test_geometry_rejects_fields_beyond_int32(void **state) {
+  (void)state;
+  lb_conv2d_geometry g = geometry_of(&resnet_stem);
+  g.in_w = (int64_t)INT32_MAX + 1;
+  assert_fails_with(lb_conv2d_geometry_validate(&g), LB_EINVAL,
+                    "conv2d: in_w = 2147483648 exceeds INT32_MAX");
+  g = geometry_of(&resnet_stem);
+  g.pad_h = INT64_MAX; /* in_h + 2 * pad_h would overflow */
+  assert_fails_with(lb_conv2d_geometry_validate(&g), LB_EINVAL,
+                    "pad_h = 9223372036854775807 exceeds INT32_MAX");
+}
+
+static void test_geometry_rejects_arrays_whose_byte_size_overflows(
+    void **state) {
+  (void)state;
+  const int64_t big = INT32_MAX;
+  const struct {
+    conv_case c;
+    const char *message;
+  } rows[] = {
+      {{big, big, big, big, 1, 1, 1, 1, 1, 0, 0, false},
+       "conv2d: the input [2147483647, 2147483647, 2147483647, 2147483647] "
+       "is too large"},
+      {{1, 1 << 20, 1 << 16, 1 << 16, 1 << 20, 1 << 16, 1 << 16, 1, 1, 0, 0,
+        false},
+       "conv2d: the weight [1048576, 1048576, 65536, 65536] is too large"},
+      {{1 << 20, 1, 1 << 16, 1 << 16, 1 << 20, 1, 1, 1, 1, 0, 0, false},
+       "conv2d: the output [1048576, 1048576, 65536, 65536] is too large"},
+      {{1 << 22, 1 << 12, 1 << 16, 1, 1, 1 << 12, 1, 1, 1, 0, 0, false},
+       "conv2d: the workspace of the batch [4194304, 16777217, 61441, 1] is "
+       "too large"}};
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    lb_conv2d_geometry g = geometry_of(&rows[i].c);
+    assert_fails_with(lb_conv2d_geometry_validate(&g), LB_EINVAL,
+                      rows[i].message);
+  }
+}
+
+static void test_geometry_rejects_gemm_extents_beyond_int32(void **state) {
+  (void)state;
+  /* K = 2^26 channels x 8 x 8 taps = 2^32: every array fits, BLAS not. */
+  conv_case wide_filter = {1, 1 << 26, 64, 64, 1, 8, 8, 1, 1, 0, 0, false};
+  lb_conv2d_geometry g = geometry_of(&wide_filter);
+  assert_fails_with(lb_conv2d_geometry_validate(&g), LB_EINVAL,
+                    "conv2d: a filter has 4294967296 weights, more than the "
+                    "INT32_MAX a BLAS extent can be");
+  conv_case huge_plane = {1, 1, 1 << 16, 1 << 16, 1, 1, 1, 1, 1, 0, 0, false};
+  g = geometry_of(&huge_plane);
+  assert_fails_with(lb_conv2d_geometry_validate(&g), LB_EINVAL,
+                    "conv2d: an output channel has 4294967296 pixels");
+}
+
+static void test_failed_validation_leaves_geometry_untouched(void **state) {
+  (void)state;
+  conv_case too_small = {1, 3, 5, 5, 8, 7, 7, 1, 1, 0, 0, false};
+  lb_conv2d_geometry g = geometry_of(&too_small);
+  g.out_h = -42;
+  g.out_w = -43;
+  lb_conv2d_geometry before = g;
+  assert_int_equal(lb_conv2d_geometry_validate(&g), LB_EINVAL);
+  assert_memory_equal(&g, &before, sizeof g);
+}
+
+static void test_validation_and_kernels_never_allocate(void **state) {
+  (void)state;
+  conv_case c = {2, 3, 9, 8, 4, 3, 3, 2, 1, 1, 1, true};
+  lb_conv2d_geometry g = geometry_of(&c);
+  lb_fault_fail_nth_allocation(1); /* the test's own malloc is not counted */
+  assert_int_equal(lb_conv2d_geometry_validate(&g), LB_OK);
+  conv_run run = random_run(&g, true, 5);
+  run_kernels(&run);
+  assert_int_equal(lb_fault_allocations_attempted(), 0);
+  lb_fault_fail_nth_allocation(0);
+  assert_run_matches_reference(&run);
+  free_run(&run);
+}
+
+/* ---- workspace ----------------------------------------------------------- */
+
+/* Bytes of the column matrix of a block plus, for blocks of several
+ * images, the staged output: (K + Co) * images * P floats. */
+static size_t block_bytes(int64_t k, int64_t co, int64_t images, int64_t p) {
+  return (size_t)((k + co) * images * p) * sizeof(float);
+}
+
+static void test_workspace_holds_a_block_of_at_least_1024_output_pixels(
+    void **state) {
+  (void)state;
+  /* 784 pixels: blocks of 2 images. */
+  conv_case layer1 = {64, 64, 28, 28, 64, 3, 3, 1, 1, 1, 1, false};
+  lb_conv2d_geometry g = valid_geometry(&layer1);
+  assert_int_equal(lb_conv2d_workspace_bytes(&g),
+                   block_bytes(64 * 9, 64, 2, 784));
+  /* 196 pixels: blocks of 6 images, but the batch has 4. */
+  conv_case downsample = {4, 64, 28, 28, 128, 1, 1, 2, 2, 0, 0, false};
+  g = valid_geometry(&downsample);
+  assert_int_equal(lb_conv2d_workspace_bytes(&g),
+                   block_bytes(64, 128, 4, 196));
+  /* 1024 pixels: one image per block, nothing staged. */
+  conv_case large = {8, 3, 38, 38, 16, 7, 7, 1, 1, 0, 0, false};
+  g = valid_geometry(&large);
+  assert_int_equal(lb_conv2d_workspace_bytes(&g),
+                   (size_t)(3 * 49 * 1024) * sizeof(float));
+}
+
+static void test_pointwise_stride_1_on_large_images_needs_no_workspace(
+    void **state) {
+  (void)state;
+  conv_case pointwise = {3, 16, 32, 40, 24, 1, 1, 1, 1, 0, 0, true};
+  lb_conv2d_geometry g = valid_geometry(&pointwise);
+  assert_int_equal(lb_conv2d_workspace_bytes(&g), 0);
+  conv_run run = random_run(&g, true, 11);
+  lb_conv2d_forward(&g, run.input, run.weight, run.bias, run.output, NULL);
+  lb_conv2d_backward(&g, run.input, run.weight, run.grad_output,
+                     run.grad_input, run.grad_weight, run.grad_bias, NULL);
+  assert_run_matches_reference(&run);
+  free_run(&run);
+}
+
+/* ---- forward and backward against the reference ------------------------ */
+
+static void test_forward_and_backward_match_naive_reference(void **state) {
+  (void)state;
+  conv_case cases[MANY_CASES_CAPACITY];
+  int64_t count = many_cases(cases, MANY_CASES_CAPACITY);
+  for (int64_t i = 0; i < count; i++) {
+    lb_conv2d_geometry g = valid_geometry(&cases[i]);
+    conv_run run = random_run(&g, cases[i].bias, (uint64_t)i * 10);
+    run_kernels(&run);
+    assert_run_matches_reference(&run);
+    free_run(&run);
+  }
+}
+
+/* L = sum(reference output * R) in double: linear in each argument, so a
+ * central difference is exact up to rounding. */
+static double loss_of(const lb_conv2d_geometry *g, const double *in,
+                      const double *weight, const double *bias,
+                      const double *r) {
+  double *out = doubles(output_count(g));
+  reference_forward(g, in, weight, bias, out);
+  double loss = 0.0;
+  for (int64_t i = 0; i < output_count(g); i++) loss += out[i] * r[i];
+  free(out);
+  return loss;
+}
+
+/* dL/d(values[i]) for every i by central differences, into gradient. */
+static void finite_differences(const lb_conv2d_geometry *g, double *in,
+                               double *weight, double *bias, const double *r,
+                               double *values, int64_t count,
+                               double *gradient) {
+  const double step = 1e-3;
+  for (int64_t i = 0; i < count; i++) {
+    double kept = values[i];
+    values[i] = kept + step;
+    double above = loss_of(g, in, weight, bias, r);
+    values[i] = kept - step;
+    double below = loss_of(g, in, weight, bias, r);
+    values[i] = kept;
+    gradient[i] = (above - below) / (2.0 * step);
+  }
+}
+
+static void test_backward_matches_finite_differences_of_sum_out_times_r(
+    void **state) {
+  (void)state;
+  const conv_case cases[] = {{2, 3, 6, 5, 4, 3, 3, 1, 1, 1, 1, true},
+                             {1, 2, 7, 8, 3, 7, 7, 2, 2, 3, 3, true},
+                             {3, 4, 5, 6, 2, 1, 1, 2, 2, 0, 0, true},
+                             {2, 3, 4, 4, 5, 1, 1, 1, 1, 0, 0, true},
+                             {1, 2, 6, 7, 3, 3, 2, 2, 1, 0, 1, true}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    lb_conv2d_geometry g = valid_geometry(&cases[i]);
+    conv_run run = random_run(&g, true, 100 + i);
+    run_kernels(&run);
+    double *in = widened(run.input, input_count(&g));
+    double *weight = widened(run.weight, weight_count(&g));
+    double *bias = widened(run.bias, g.out_channels);
+    double *r = widened(run.grad_output, output_count(&g)); /* dL/dout = R */
+    double *numeric = doubles(input_count(&g));
+    finite_differences(&g, in, weight, bias, r, in, input_count(&g), numeric);
+    assert_close(run.grad_input, numeric, input_count(&g), TOLERANCE,
+                 "grad_input vs finite differences", &g);
+    free(numeric);
+    numeric = doubles(weight_count(&g));
+    finite_differences(&g, in, weight, bias, r, weight, weight_count(&g),
+                       numeric);
+    assert_close(run.grad_weight, numeric, weight_count(&g), TOLERANCE,
+                 "grad_weight vs finite differences", &g);
+    free(numeric);
+    numeric = doubles(g.out_channels);
+    finite_differences(&g, in, weight, bias, r, bias, g.out_channels, numeric);
+    assert_close(run.grad_bias, numeric, g.out_channels, TOLERANCE,
+                 "grad_bias vs finite differences", &g);
+    free(numeric);
+    free(in);
+    free(weight);
+    free(bias);
+    free(r);
+    free_run(&run);
+  }
+}
+
+static void test_backward_skips_null_grad_input_and_grad_bias(void **state) {
+  (void)state;
+  conv_case c = {2, 3, 9, 7, 4, 3, 3, 2, 2, 1, 1, false};
+  lb_conv2d_geometry g = valid_geometry(&c);
+  conv_run full = random_run(&g, false, 21);
+  run_kernels(&full);
+  float *grad_weight = nan_floats(weight_count(&g));
+  float *workspace = workspace_for(&g);
+  lb_conv2d_backward(&g, full.input, full.weight, full.grad_output, NULL,
+                     grad_weight, NULL, workspace);
+  assert_memory_equal(grad_weight, full.grad_weight,
+                      (size_t)weight_count(&g) * sizeof(float));
+  free(workspace);
+  free(grad_weight);
+  free_run(&full);
+}
+
+static void test_gradients_are_overwritten_not_accumulated(void **state) {
+  (void)state;
+  conv_case c = {3, 4, 8, 8, 5, 3, 3, 1, 1, 1, 1, true};
+  lb_conv2d_geometry g = valid_geometry(&c);
+  conv_run run = random_run(&g, true, 31);
+  run_kernels(&run); /* outputs started as NaN */
+  conv_run again = run;
+  again.grad_input = floats(input_count(&g));
+  again.grad_weight = floats(weight_count(&g));
+  again.grad_bias = floats(g.out_channels);
+  memcpy(again.grad_input, run.grad_input,
+         (size_t)input_count(&g) * sizeof(float));
+  memcpy(again.grad_weight, run.grad_weight,
+         (size_t)weight_count(&g) * sizeof(float));
+  memcpy(again.grad_bias, run.grad_bias,
+         (size_t)g.out_channels * sizeof(float));
+  run_kernels(&again); /* outputs start as the previous gradients */
+  assert_memory_equal(again.grad_input, run.grad_input,
+                      (size_t)input_count(&g) * sizeof(float));
+  assert_memory_equal(again.grad_weight, run.grad_weight,
+                      (size_t)weight_count(&g) * sizeof(float));
+  assert_memory_equal(again.grad_bias, run.grad_bias,
+                      (size_t)g.out_channels * sizeof(float));
+  assert_run_matches_reference(&run);
+  free(again.grad_input);
+  free(again.grad_weight);
+  free(again.grad_bias);
+  free_run(&run);
+}
+
+/* ---- blocks, threads and fast paths -------------------------------------- */
+
+/* 960 pixels: blocks of 2 images, so a batch of 5 ends with a block of
+ * one; and large enough for lowering and col2im to be split over threads. */
+static const conv_case threaded = {5, 16, 32, 30, 8, 3, 3, 1, 1, 1, 1, true};
+
+static void test_blocks_of_several_images_match_reference(void **state) {
+  (void)state;
+  const conv_case cases[] = {
+      threaded,
+      {5, 3, 20, 20, 4, 3, 3, 1, 1, 1, 1, true},   /* blocks of 3, then 2 */
+      {7, 2, 12, 10, 3, 5, 5, 2, 2, 2, 2, false},  /* one block of 7 */
+      {4, 6, 29, 31, 5, 1, 1, 2, 2, 0, 0, false}}; /* blocks of 2 */
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    lb_conv2d_geometry g = valid_geometry(&cases[i]);
+    conv_run run = random_run(&g, cases[i].bias, 41 + i);
+    run_kernels(&run);
+    assert_run_matches_reference(&run);
+    free_run(&run);
+  }
+}
+
+static void test_lowering_split_over_many_threads_matches_reference(
+    void **state) {
+  (void)state;
+  int32_t threads = lb_get_num_threads();
+  lb_conv2d_geometry g = valid_geometry(&threaded);
+  const int32_t counts[] = {1, 3, 7};
+  for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+    assert_int_equal(lb_set_num_threads(counts[i]), LB_OK);
+    conv_run run = random_run(&g, true, 51);
+    run_kernels(&run);
+    assert_run_matches_reference(&run);
+    free_run(&run);
+  }
+  assert_int_equal(lb_set_num_threads(threads), LB_OK);
+}
+
+/* Relative agreement of two float arrays to 1e-6 of the largest value. */
+static void assert_agree(const float *got, const float *want, int64_t count,
+                         const char *what, const lb_conv2d_geometry *g) {
+  double *wide = widened(want, count);
+  assert_close(got, wide, count, 1e-6, what, g);
+  free(wide);
+}
+
+/* A 1x1 convolution, and the same convolution as a 3x3 kernel whose only
+ * non-zero tap is the centre, with padding 1: the same output, grad_input
+ * and centre gradient, but through the general im2col path. */
+static void assert_pointwise_agrees_with_centred_3x3(const conv_case *c) {
+  lb_conv2d_geometry fast = valid_geometry(c);
+  conv_case c3 = *c;
+  c3.kernel_h = c3.kernel_w = 3;
+  c3.pad_h = c3.pad_w = 1;
+  lb_conv2d_geometry general = valid_geometry(&c3);
+  assert_int_equal(general.out_h, fast.out_h);
+  assert_int_equal(general.out_w, fast.out_w);
+
+  conv_run a = random_run(&fast, c->bias, 61);
+  run_kernels(&a);
+  conv_run b = random_run(&general, c->bias, 61);
+  memcpy(b.input, a.input, (size_t)input_count(&fast) * sizeof(float));
+  memcpy(b.grad_output, a.grad_output,
+         (size_t)output_count(&fast) * sizeof(float));
+  for (int64_t i = 0; i < weight_count(&general); i++)
+    b.weight[i] = i % 9 == 4 ? a.weight[i / 9] : 0.0f;
+  run_kernels(&b);
+
+  float *centre = floats(weight_count(&fast));
+  for (int64_t i = 0; i < weight_count(&fast); i++)
+    centre[i] = b.grad_weight[i * 9 + 4];
+  assert_agree(a.output, b.output, output_count(&fast), "output", &fast);
+  assert_agree(a.grad_input, b.grad_input, input_count(&fast), "grad_input",
+               &fast);
+  assert_agree(a.grad_weight, centre, weight_count(&fast), "grad_weight",
+               &fast);
+  if (c->bias)
+    assert_agree(a.grad_bias, b.grad_bias, fast.out_channels, "grad_bias",
+                 &fast);
+  assert_run_matches_reference(&a);
+  free(centre);
+  free_run(&a);
+  free_run(&b);
+}
+
+static void test_pointwise_stride_1_fast_path_agrees_with_general_path(
+    void **state) {
+  (void)state;
+  /* 1024 pixels or more: the GEMMs read and write the images in place;
+   * fewer: the images are copied into blocks first. */
+  const conv_case cases[] = {{3, 16, 32, 32, 32, 1, 1, 1, 1, 0, 0, false},
+                             {2, 5, 26, 41, 3, 1, 1, 1, 1, 0, 0, true},
+                             {2, 5, 7, 11, 3, 1, 1, 1, 1, 0, 0, true}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    assert_pointwise_agrees_with_centred_3x3(&cases[i]);
+}
+
+static void test_pointwise_stride_2_gather_agrees_with_general_path(
+    void **state) {
+  (void)state;
+  const conv_case cases[] = {{3, 16, 14, 14, 32, 1, 1, 2, 2, 0, 0, false},
+                             {2, 5, 7, 11, 3, 1, 1, 2, 2, 0, 0, true},
+                             {2, 4, 9, 9, 6, 1, 1, 2, 1, 0, 0, false}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    assert_pointwise_agrees_with_centred_3x3(&cases[i]);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_geometry_derives_output_size_like_pytorch),
+      cmocka_unit_test(test_geometry_rejects_sizes_below_one_naming_the_field),
+      cmocka_unit_test(test_geometry_rejects_kernel_larger_than_padded_input),
+      cmocka_unit_test(test_geometry_rejects_fields_beyond_int32),
+      cmocka_unit_test(test_geometry_rejects_arrays_whose_byte_size_overflows),
+      cmocka_unit_test(test_geometry_rejects_gemm_extents_beyond_int32),
+      cmocka_unit_test(test_failed_validation_leaves_geometry_untouched),
+      cmocka_unit_test(test_validation_and_kernels_never_allocate),
+      cmocka_unit_test(
+          test_workspace_holds_a_block_of_at_least_1024_output_pixels),
+      cmocka_unit_test(
+          test_pointwise_stride_1_on_large_images_needs_no_workspace),
+      cmocka_unit_test(test_forward_and_backward_match_naive_reference),
+      cmocka_unit_test(
+          test_backward_matches_finite_differences_of_sum_out_times_r),
+      cmocka_unit_test(test_backward_skips_null_grad_input_and_grad_bias),
+      cmocka_unit_test(test_gradients_are_overwritten_not_accumulated),
+      cmocka_unit_test(test_blocks_of_several_images_match_reference),
+      cmocka_unit_test(
+          test_lowering_split_over_many_threads_matches_reference),
+      cmocka_unit_test(
+          test_pointwise_stride_1_fast_path_agrees_with_general_path),
+      cmocka_unit_test(
+          test_pointwise_stride_2_gather_agrees_with_general_path),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
