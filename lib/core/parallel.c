@@ -58,7 +58,9 @@ static int64_t monotonic_ns(void) {
   return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 }
 
-/* Polls the mailbox for a while; true when a job arrived. */
+/* Polls the mailbox for a while; true when a job arrived. Between bursts of
+ * polling it yields the processor, so a thread that has work (OpenBLAS's,
+ * typically, right after our job) is not kept waiting by our polling. */
 static bool spin_for_job(worker_slot *slot) {
   int64_t deadline = monotonic_ns() + LB_POOL_SPIN_NS;
   for (;;) {
@@ -68,6 +70,7 @@ static bool spin_for_job(worker_slot *slot) {
       cpu_relax();
     }
     if (monotonic_ns() > deadline) return false;
+    sched_yield();
   }
 }
 
