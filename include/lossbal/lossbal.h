@@ -140,5 +140,6 @@ LB_API int32_t lb_get_num_threads(void);
  * this header first, and the include guards make either order work. */
 #include "lossbal/tensor.h"
 #include "lossbal/criterion.h"
+#include "lossbal/nn.h"
 
 #endif /* LOSSBAL_LOSSBAL_H */

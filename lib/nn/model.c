@@ -1,0 +1,400 @@
+/* lb_model's forward and backward passes: checking a shape against the
+ * network, sizing and carving the activation arena, then running the
+ * kernels of conv2d.h and layers.h in order (and in reverse). */
+#include "model_internal.h"
+
+#include "../core/core_internal.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+lb_status lb_model_set_training(lb_model *m, int training) {
+  if (!m)
+    return lb_fail(LB_EINVAL, "lb_model_set_training: m is NULL");
+  m->training = training != 0;
+  return LB_OK;
+}
+
+/* ---- planning a shape -----------------------------------------------------
+ */
+
+/* Re-reports a kernel check's failure with the layer it came from. */
+static lb_status in_layer(lb_status s, const char *layer) {
+  char text[512];
+  snprintf(text, sizeof text, "%s", lb_last_error());
+  if (!layer)
+    return lb_fail(s, "lb_model_forward: %s", text);
+  return lb_fail(s, "lb_model_forward: %s: %s", layer, text);
+}
+
+static lb_status plan_conv(lb_model_conv *c, lb_nchw in, lb_nchw *out,
+                           const char *layer) {
+  lb_conv2d_geometry g = {.batch = in.n,
+                          .in_channels = in.c,
+                          .in_h = in.h,
+                          .in_w = in.w,
+                          .out_channels = c->out_channels,
+                          .kernel_h = c->kernel,
+                          .kernel_w = c->kernel,
+                          .stride_h = c->stride,
+                          .stride_w = c->stride,
+                          .pad_h = c->pad,
+                          .pad_w = c->pad};
+  lb_status s = lb_conv2d_geometry_validate(&g);
+  if (s != LB_OK)
+    return in_layer(s, layer);
+  c->geometry = g;
+  *out = (lb_nchw){g.batch, g.out_channels, g.out_h, g.out_w};
+  s = lb_nchw_check("lb_model_forward", layer, *out);
+  return s;
+}
+
+static lb_status plan_bn(lb_model_bn *n, lb_nchw shape, bool training,
+                         const char *layer) {
+  lb_status s = lb_batchnorm2d_check(layer, &n->bn, shape, training);
+  if (s != LB_OK)
+    return in_layer(s, NULL);
+  n->shape = shape;
+  return LB_OK;
+}
+
+/* Checks every layer for input `in` and records the geometries. */
+static lb_status plan(lb_model *m, lb_nchw in, bool training) {
+  char layer[LB_MODEL_NAME_MAX];
+  lb_nchw shape;
+  lb_status s = lb_nchw_check("lb_model_forward", "input", in);
+  if (s != LB_OK)
+    return s;
+  if ((s = plan_conv(&m->conv1, in, &shape, "conv1")) != LB_OK)
+    return s;
+  if ((s = plan_bn(&m->bn1, shape, training, "bn1")) != LB_OK)
+    return s;
+  if (m->has_maxpool) {
+    s = lb_maxpool2d_check("maxpool", &m->maxpool, shape);
+    if (s != LB_OK)
+      return in_layer(s, NULL);
+    shape = lb_maxpool2d_output_shape(&m->maxpool, shape);
+  }
+  m->pool_shape = shape;
+  for (int32_t b = 0; b < m->block_count; b++) {
+    lb_model_block *blk = &m->blocks[b];
+    blk->in_shape = shape;
+    lb_nchw x = shape;
+    for (int32_t i = 0; i < blk->convs; i++) {
+      snprintf(layer, sizeof layer, "%s.conv%d", blk->name, (int)i + 1);
+      if ((s = plan_conv(&blk->conv[i], x, &x, layer)) != LB_OK)
+        return s;
+      snprintf(layer, sizeof layer, "%s.bn%d", blk->name, (int)i + 1);
+      if ((s = plan_bn(&blk->bn[i], x, training, layer)) != LB_OK)
+        return s;
+    }
+    if (blk->has_downsample) {
+      lb_nchw d;
+      snprintf(layer, sizeof layer, "%s.downsample.0", blk->name);
+      if ((s = plan_conv(&blk->down, shape, &d, layer)) != LB_OK)
+        return s;
+      snprintf(layer, sizeof layer, "%s.downsample.1", blk->name);
+      if ((s = plan_bn(&blk->down_bn, d, training, layer)) != LB_OK)
+        return s;
+    }
+    blk->out_shape = x;
+    shape = x;
+  }
+  lb_linear fc = {m->features, m->config.num_classes, m->fc_weight, m->fc_bias};
+  s = lb_linear_check("fc", &fc, in.n);
+  if (s != LB_OK)
+    return in_layer(s, NULL);
+  return LB_OK;
+}
+
+/* ---- the arena ------------------------------------------------------------
+ */
+
+/* Carves 64-byte aligned pieces out of `base` (or only counts with NULL). */
+typedef struct carver {
+  char *base;
+  size_t used;
+  bool overflow;
+} carver;
+
+static void *carve(carver *c, size_t bytes) {
+  size_t rounded = (bytes + 63) & ~(size_t)63;
+  if (rounded < bytes || c->used + rounded < c->used) {
+    c->overflow = true;
+    return NULL;
+  }
+  void *p = c->base ? c->base + c->used : NULL;
+  c->used += rounded;
+  return p;
+}
+
+static float *carve_floats(carver *c, int64_t count) {
+  return carve(c, (size_t)count * sizeof(float));
+}
+
+static int64_t max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* The workspace of a convolution, rounded up to a bound that never shrinks
+ * when the batch or the image grows (the kernel's own size does not have
+ * that property: it stages several small images at once), so a forward of
+ * a smaller shape never needs a bigger arena. The bound assumes conv2d.c's
+ * blocks of about 1024 output columns; the max keeps it safe regardless. */
+static size_t conv_workspace(const lb_conv2d_geometry *g) {
+  int64_t pixels = g->out_h * g->out_w;
+  int64_t columns = g->batch * pixels;
+  if (columns > 1024 + pixels - 1)
+    columns = 1024 + pixels - 1;
+  int64_t rows = g->in_channels * g->kernel_h * g->kernel_w + g->out_channels;
+  size_t bound;
+  if (!lb_mul_size((size_t)rows, (size_t)columns, &bound) ||
+      !lb_mul_size(bound, sizeof(float), &bound))
+    bound = SIZE_MAX; /* refused by the carver */
+  size_t exact = lb_conv2d_workspace_bytes(g);
+  return exact > bound ? exact : bound;
+}
+
+/* Lays out every buffer of the planned shape (counting only when c->base is
+ * NULL). Sizes were checked to fit size_t by the plan. */
+static void layout(lb_model *m, carver *c, lb_nchw in) {
+  int64_t largest = lb_nchw_numel(in);
+  size_t ws = conv_workspace(&m->conv1.geometry);
+  m->input_copy = carve_floats(c, lb_nchw_numel(in));
+  m->conv1.out = carve_floats(c, lb_nchw_numel(m->bn1.shape));
+  m->bn1.out = carve_floats(c, lb_nchw_numel(m->bn1.shape));
+  largest = max_i64(largest, lb_nchw_numel(m->bn1.shape));
+  if (m->has_maxpool) {
+    m->pool_out = carve_floats(c, lb_nchw_numel(m->pool_shape));
+    m->argmax =
+        carve(c, (size_t)lb_nchw_numel(m->pool_shape) * sizeof(int32_t));
+  }
+  for (int32_t b = 0; b < m->block_count; b++) {
+    lb_model_block *blk = &m->blocks[b];
+    for (int32_t i = 0; i < blk->convs; i++) {
+      int64_t n = lb_nchw_numel(blk->bn[i].shape);
+      largest = max_i64(largest, n);
+      blk->conv[i].out = carve_floats(c, n);
+      if (i + 1 < blk->convs)
+        blk->bn[i].out = carve_floats(c, n);
+      size_t w = conv_workspace(&blk->conv[i].geometry);
+      if (w > ws)
+        ws = w;
+    }
+    if (blk->has_downsample) {
+      int64_t n = lb_nchw_numel(blk->down_bn.shape);
+      blk->down.out = carve_floats(c, n);
+      blk->down_bn.out = carve_floats(c, n);
+      size_t w = conv_workspace(&blk->down.geometry);
+      if (w > ws)
+        ws = w;
+    }
+    blk->out = carve_floats(c, lb_nchw_numel(blk->out_shape));
+  }
+  m->pooled = carve_floats(c, in.n * m->features);
+  m->grad_pooled = carve_floats(c, in.n * m->features);
+  for (int i = 0; i < 4; i++)
+    m->scratch[i] = carve_floats(c, largest);
+  m->workspace = carve(c, ws);
+}
+
+/* Makes the arena big enough for the planned shape and carves it. */
+static lb_status prepare_arena(lb_model *m, lb_nchw in) {
+  carver count = {NULL, 0, false};
+  layout(m, &count, in);
+  if (count.overflow)
+    return lb_fail(LB_EINVAL, "lb_model_forward: the activations of a batch "
+                              "of this shape do not fit in memory");
+  if (count.used > m->arena_bytes) {
+    void *arena = lb_alloc_aligned(count.used);
+    if (!arena)
+      return LB_ENOMEM;
+    lb_free_aligned(m->arena);
+    m->arena = arena;
+    m->arena_bytes = count.used;
+  }
+  carver c = {m->arena, 0, false};
+  layout(m, &c, in);
+  return LB_OK;
+}
+
+/* ---- forward ----------------------------------------------------------------
+ */
+
+static void conv_forward(lb_model *m, lb_model_conv *c, const float *x) {
+  lb_conv2d_forward(&c->geometry, x, c->weight, NULL, c->out, m->workspace);
+}
+
+static void block_forward(lb_model *m, lb_model_block *blk, const float *in,
+                          bool training) {
+  blk->in = in;
+  const float *x = in;
+  int32_t last = blk->convs - 1;
+  for (int32_t i = 0; i < last; i++) {
+    lb_model_bn *n = &blk->bn[i];
+    conv_forward(m, &blk->conv[i], x);
+    lb_batchnorm2d_relu_forward(&n->bn, training, n->shape, blk->conv[i].out,
+                                n->out, n->save_mean, n->save_invstd);
+    x = n->out;
+  }
+  lb_model_bn *n = &blk->bn[last];
+  conv_forward(m, &blk->conv[last], x);
+  lb_batchnorm2d_forward(&n->bn, training, n->shape, blk->conv[last].out,
+                         blk->out, n->save_mean, n->save_invstd);
+  const float *shortcut = in;
+  if (blk->has_downsample) {
+    lb_model_bn *d = &blk->down_bn;
+    conv_forward(m, &blk->down, in);
+    lb_batchnorm2d_forward(&d->bn, training, d->shape, blk->down.out, d->out,
+                           d->save_mean, d->save_invstd);
+    shortcut = d->out;
+  }
+  int64_t count = lb_nchw_numel(blk->out_shape);
+  lb_residual_add(count, blk->out, shortcut, blk->out);
+  lb_relu_forward(count, blk->out, blk->out);
+}
+
+static void count_batch(lb_model *m) {
+  for (int32_t i = 0; i < m->tensor_count; i++)
+    if (m->tensors[i].count)
+      *m->tensors[i].count += 1;
+}
+
+lb_status lb_model_forward(lb_model *m, const float *input, int64_t batch,
+                           int32_t height, int32_t width, float *logits) {
+  const char *who = "lb_model_forward";
+  if (!m)
+    return lb_fail(LB_EINVAL, "%s: m is NULL", who);
+  m->forward_valid = false;
+  if (!input)
+    return lb_fail(LB_EINVAL, "%s: input is NULL", who);
+  if (!logits)
+    return lb_fail(LB_EINVAL, "%s: logits is NULL", who);
+  if (batch < 1)
+    return lb_fail(LB_EINVAL, "%s: batch = %lld must be at least 1", who,
+                   (long long)batch);
+  if (height < 1 || width < 1)
+    return lb_fail(LB_EINVAL, "%s: image size %dx%d must be at least 1x1", who,
+                   (int)height, (int)width);
+  bool training = m->training;
+  lb_nchw in = {batch, m->config.in_channels, height, width};
+  lb_status s = plan(m, in, training);
+  if (s == LB_OK)
+    s = prepare_arena(m, in);
+  if (s != LB_OK)
+    return s;
+
+  memcpy(m->input_copy, input, (size_t)lb_nchw_numel(in) * sizeof(float));
+  conv_forward(m, &m->conv1, m->input_copy);
+  lb_batchnorm2d_relu_forward(&m->bn1.bn, training, m->bn1.shape, m->conv1.out,
+                              m->bn1.out, m->bn1.save_mean, m->bn1.save_invstd);
+  const float *x = m->bn1.out;
+  if (m->has_maxpool) {
+    lb_maxpool2d_forward(&m->maxpool, m->bn1.shape, x, m->pool_out, m->argmax);
+    x = m->pool_out;
+  }
+  for (int32_t b = 0; b < m->block_count; b++) {
+    block_forward(m, &m->blocks[b], x, training);
+    x = m->blocks[b].out;
+  }
+  lb_model_block *last = &m->blocks[m->block_count - 1];
+  lb_global_avgpool_forward(last->out_shape, x, m->pooled);
+  lb_linear fc = {m->features, m->config.num_classes, m->fc_weight, m->fc_bias};
+  lb_linear_forward(&fc, batch, m->pooled, logits);
+  if (training)
+    count_batch(m);
+
+  m->forward_valid = true;
+  m->forward_training = training;
+  m->batch = batch;
+  m->height = height;
+  m->width = width;
+  return LB_OK;
+}
+
+/* ---- backward ---------------------------------------------------------------
+ */
+
+/* The gradient arrives in scratch[*at] (dL/d(block output)) and leaves in
+ * scratch[*at] as dL/d(block input). */
+static void block_backward(lb_model *m, lb_model_block *blk, int *at,
+                           bool training) {
+  int a = *at, p = (a + 1) % 4, q = (a + 2) % 4, s = (a + 3) % 4;
+  float **g = m->scratch;
+  float *ws = m->workspace;
+  int32_t last = blk->convs - 1;
+  lb_relu_backward(lb_nchw_numel(blk->out_shape), blk->out, g[a], g[a]);
+
+  lb_model_bn *n = &blk->bn[last];
+  lb_batchnorm2d_backward(&n->bn, training, n->shape, blk->conv[last].out, g[a],
+                          n->save_mean, n->save_invstd, g[p], n->grad_weight,
+                          n->grad_bias);
+  for (int32_t i = last; i >= 0; i--) {
+    lb_model_conv *c = &blk->conv[i];
+    const float *x = i == 0 ? blk->in : blk->bn[i - 1].out;
+    lb_conv2d_backward(&c->geometry, x, c->weight, g[p], g[q], c->grad_weight,
+                       NULL, ws);
+    if (i > 0) {
+      lb_model_bn *k = &blk->bn[i - 1];
+      lb_batchnorm2d_relu_backward(
+          &k->bn, training, k->shape, blk->conv[i - 1].out, k->out, g[q],
+          k->save_mean, k->save_invstd, g[q], k->grad_weight, k->grad_bias);
+    }
+    int t = p;
+    p = q;
+    q = t;
+  }
+  /* The main branch's input gradient is in g[p]; the shortcut's goes to
+   * g[a] (which already is it for an identity shortcut). */
+  if (blk->has_downsample) {
+    lb_model_bn *d = &blk->down_bn;
+    lb_batchnorm2d_backward(&d->bn, training, d->shape, blk->down.out, g[a],
+                            d->save_mean, d->save_invstd, g[s], d->grad_weight,
+                            d->grad_bias);
+    lb_conv2d_backward(&blk->down.geometry, blk->in, blk->down.weight, g[s],
+                       g[a], blk->down.grad_weight, NULL, ws);
+  }
+  lb_residual_add(lb_nchw_numel(blk->in_shape), g[p], g[a], g[p]);
+  *at = p;
+}
+
+lb_status lb_model_backward(lb_model *m, const float *grad_logits) {
+  const char *who = "lb_model_backward";
+  if (!m)
+    return lb_fail(LB_EINVAL, "%s: m is NULL", who);
+  if (!grad_logits)
+    return lb_fail(LB_EINVAL, "%s: grad_logits is NULL", who);
+  if (!m->forward_valid)
+    return lb_fail(LB_ESTATE,
+                   "%s: no successful forward since the model was created, "
+                   "loaded or its last forward failed",
+                   who);
+  if (m->forward_training != m->training)
+    return lb_fail(LB_ESTATE,
+                   "%s: the last forward ran in %s mode but the model is now "
+                   "in %s mode; run a forward first",
+                   who, m->forward_training ? "training" : "evaluation",
+                   m->training ? "training" : "evaluation");
+  bool training = m->forward_training;
+  lb_linear fc = {m->features, m->config.num_classes, m->fc_weight, m->fc_bias};
+  lb_linear_backward(&fc, m->batch, m->pooled, grad_logits, m->grad_pooled,
+                     m->fc_grad_weight, m->fc_grad_bias);
+  int at = 0;
+  lb_global_avgpool_backward(m->blocks[m->block_count - 1].out_shape,
+                             m->grad_pooled, m->scratch[at]);
+  for (int32_t b = m->block_count - 1; b >= 0; b--)
+    block_backward(m, &m->blocks[b], &at, training);
+  if (m->has_maxpool) {
+    int next = (at + 1) % 4;
+    lb_maxpool2d_backward(&m->maxpool, m->bn1.shape, m->argmax, m->scratch[at],
+                          m->scratch[next]);
+    at = next;
+  }
+  lb_model_bn *n = &m->bn1;
+  lb_batchnorm2d_relu_backward(&n->bn, training, n->shape, m->conv1.out, n->out,
+                               m->scratch[at], n->save_mean, n->save_invstd,
+                               m->scratch[at], n->grad_weight, n->grad_bias);
+  lb_conv2d_backward(&m->conv1.geometry, m->input_copy, m->conv1.weight,
+                     m->scratch[at], NULL, m->conv1.grad_weight, NULL,
+                     m->workspace);
+  return LB_OK;
+}
