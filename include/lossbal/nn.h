@@ -164,6 +164,202 @@ LB_API void lb_model_free(lb_model *m);
 
 /** @} */
 
+/** @defgroup optim Training: SGD, learning-rate schedules, checkpoints
+ *
+ * An ::lb_optimizer is torch.optim.SGD (PyTorch 1.13) over every learnable
+ * parameter of one ::lb_model. For each parameter p with gradient g of the
+ * model's last backward pass, in float32 as PyTorch does:
+ *
+ *     d = g + weight_decay * p        (when weight_decay != 0 and decay
+ *                                      applies to p)
+ *     if momentum != 0:
+ *         buf = d                                      on its first step,
+ *         buf = momentum * buf + (1 - dampening) * d   afterwards
+ *         d   = nesterov ? d + momentum * buf : buf
+ *     p  -= learning_rate * d
+ *
+ * Thread safety: an optimizer is used with its model, by one thread at a
+ * time.
+ * @{ */
+
+/** Opaque SGD optimizer handle. */
+typedef struct lb_optimizer lb_optimizer;
+
+/** The settings of an SGD optimizer, for lb_optimizer_set_param(). */
+typedef enum lb_sgd_param {
+  LB_SGD_LEARNING_RATE = 0,      /**< > 0, default 0.1. */
+  LB_SGD_MOMENTUM = 1,           /**< [0, 1), default 0 (PyTorch's default). */
+  LB_SGD_DAMPENING = 2,          /**< [0, 1], default 0. */
+  LB_SGD_WEIGHT_DECAY = 3,       /**< >= 0, default 0. */
+  LB_SGD_NESTEROV = 4,           /**< 0 or 1, default 0; needs momentum > 0
+                                      and dampening 0. */
+  LB_SGD_DECAY_NORM_AND_BIAS = 5 /**< 0 or 1, default 1 (PyTorch applies
+                                      decay to every parameter); 0: no weight
+                                      decay on batch-norm weights and biases
+                                      and on any bias (every parameter of
+                                      fewer than 2 dimensions or named
+                                      `*.bias`). */
+} lb_sgd_param;
+
+/**
+ * Creates an SGD optimizer for the learnable parameters of a model, with
+ * the default settings of ::lb_sgd_param. The optimizer keeps a pointer to
+ * @p m, which must outlive it. The momentum buffers are allocated here, so
+ * lb_optimizer_step() never allocates.
+ *
+ * @param m the model whose parameters it updates.
+ * @param out receives the optimizer, to be released with lb_optimizer_free().
+ * @return ::LB_OK; ::LB_EINVAL when a pointer is NULL; ::LB_ENOMEM.
+ */
+LB_API lb_status lb_sgd_create(lb_model *m, lb_optimizer **out);
+
+/**
+ * Changes one setting of an optimizer; it applies from the next step.
+ *
+ * @param o the optimizer.
+ * @param p the setting.
+ * @param value its new value, in the range given by ::lb_sgd_param.
+ * @return ::LB_OK; ::LB_EINVAL when @p o is NULL, @p p is not a setting,
+ *         @p value is out of range or not finite, or the change would leave
+ *         Nesterov momentum on with momentum 0 or dampening other than 0
+ *         (the message says which). On failure the settings are unchanged.
+ */
+LB_API lb_status lb_optimizer_set_param(lb_optimizer *o, lb_sgd_param p,
+                                        double value);
+
+/**
+ * Reads one setting of an optimizer.
+ *
+ * @param o the optimizer.
+ * @param p the setting.
+ * @param value receives its value (0 or 1 for the flags).
+ * @return ::LB_OK; ::LB_EINVAL when a pointer is NULL or @p p is not a
+ *         setting.
+ */
+LB_API lb_status lb_optimizer_get_param(const lb_optimizer *o, lb_sgd_param p,
+                                        double *value);
+
+/**
+ * Updates the model's parameters with the gradients of its last backward
+ * pass (see the group's description). Never allocates.
+ *
+ * @param o the optimizer.
+ * @return ::LB_OK; ::LB_EINVAL when @p o is NULL; ::LB_ESTATE when no
+ *         successful lb_model_backward() of its model has run since the
+ *         optimizer was created, loaded from a checkpoint, or last stepped.
+ */
+LB_API lb_status lb_optimizer_step(lb_optimizer *o);
+
+/** Releases an optimizer (not its model); NULL is a no-op. */
+LB_API void lb_optimizer_free(lb_optimizer *o);
+
+/** Kinds of learning-rate schedule, for ::lb_lr_schedule. */
+typedef enum lb_lr_schedule_kind {
+  LB_LR_CONSTANT = 0,  /**< base_lr. */
+  LB_LR_STEP = 1,      /**< base_lr * gamma^floor(step / step_size)
+                            (PyTorch's StepLR). */
+  LB_LR_MULTISTEP = 2, /**< base_lr * gamma^(number of milestones <= step)
+                            (MultiStepLR). */
+  LB_LR_COSINE = 3     /**< min_lr + (base_lr - min_lr) *
+                            (1 + cos(pi * step / total_steps)) / 2
+                            (CosineAnnealingLR's closed form, periodic past
+                            total_steps as PyTorch's). */
+} lb_lr_schedule_kind;
+
+/** A learning-rate schedule, for lb_lr_at(). A POD options struct: set
+ *  struct_size to `sizeof(lb_lr_schedule)`; fields another kind uses are
+ *  ignored. */
+typedef struct lb_lr_schedule {
+  size_t struct_size;          /**< `sizeof(lb_lr_schedule)`; a smaller value
+                                    is refused. */
+  int32_t kind;                /**< an ::lb_lr_schedule_kind. */
+  double base_lr;              /**< > 0. */
+  int64_t step_size;           /**< STEP: decay every step_size steps, >= 1. */
+  double gamma;                /**< STEP, MULTISTEP: the factor, > 0. */
+  int64_t milestones[16];      /**< MULTISTEP: strictly increasing steps,
+                                    >= 0. */
+  int32_t milestone_count;     /**< MULTISTEP: 0 to 16. */
+  int64_t total_steps;         /**< COSINE: T_max, >= 1. */
+  double min_lr;               /**< COSINE: eta_min, >= 0. */
+  int64_t warmup_steps;        /**< linear warm-up for any kind, >= 0; 0 =
+                                    none. */
+  double warmup_start_factor;  /**< with warm-up, in (0, 1]: the learning
+                                    rate at step 0 is the schedule's times
+                                    this factor, which rises linearly to 1
+                                    at warmup_steps (PyTorch's LinearLR,
+                                    multiplying the schedule). */
+} lb_lr_schedule;
+
+/**
+ * Checks a learning-rate schedule.
+ *
+ * @return ::LB_OK; ::LB_EINVAL naming the first bad field (a NULL @p s, a
+ *         too small struct_size, an unknown kind, a field of the kind out of
+ *         range or not finite).
+ */
+LB_API lb_status lb_lr_schedule_validate(const lb_lr_schedule *s);
+
+/**
+ * The learning rate of a schedule at a step (0 for the first), in closed
+ * form: the kind's rate (see ::lb_lr_schedule_kind) times, during warm-up,
+ * warmup_start_factor + (1 - warmup_start_factor) * step / warmup_steps.
+ * Equals, up to rounding, what PyTorch's schedulers give after @p step calls
+ * of `scheduler.step()` (with ChainedScheduler and LinearLR for warm-up).
+ *
+ * @param s the schedule, checked as by lb_lr_schedule_validate().
+ * @param step the step, >= 0.
+ * @param lr receives the learning rate.
+ * @return ::LB_OK; ::LB_EINVAL when a pointer is NULL, @p step < 0 or the
+ *         schedule is invalid.
+ */
+LB_API lb_status lb_lr_at(const lb_lr_schedule *s, int64_t step, double *lr);
+
+/**
+ * Writes a training checkpoint: one safetensors file, replaced atomically
+ * (a crash while saving leaves a previous file at @p path intact), holding
+ * the model's tensors under their torchvision names (as
+ * lb_model_save_safetensors()), the optimizer's momentum buffers, if it has
+ * any yet, as `optimizer.momentum.<parameter name>`, and in the metadata
+ * the optimizer's settings and @p epoch, @p step and @p rng_state as
+ * decimal strings.
+ *
+ * @param path the file.
+ * @param m the model.
+ * @param o its optimizer, or NULL to save no optimizer state.
+ * @param epoch, step the training position to record, >= 0.
+ * @param rng_state a random-generator state to record.
+ * @return ::LB_OK; ::LB_EINVAL when @p path or @p m is NULL, @p o is not
+ *         @p m's optimizer, or @p epoch or @p step is negative; ::LB_EIO;
+ *         ::LB_ENOMEM.
+ */
+LB_API lb_status lb_checkpoint_save(const char *path, const lb_model *m,
+                                    const lb_optimizer *o, int64_t epoch,
+                                    int64_t step, uint64_t rng_state);
+
+/**
+ * Restores a checkpoint of lb_checkpoint_save() into a model and, unless
+ * @p o is NULL, its optimizer (settings and momentum buffers). Everything
+ * is checked before anything changes: on failure the model, the optimizer
+ * and the outputs are unchanged. With @p o NULL the file's optimizer state
+ * is ignored. After a load, a step needs a new backward pass.
+ *
+ * @param path the file.
+ * @param m the model, of the architecture saved.
+ * @param o its optimizer, or NULL.
+ * @param epoch, step, rng_state receive the recorded values; each may be
+ *        NULL.
+ * @return ::LB_OK; ::LB_EINVAL when @p path or @p m is NULL or @p o is not
+ *         @p m's optimizer; ::LB_EIO when the file cannot be read;
+ *         ::LB_EFORMAT when it is malformed, does not match the model, or
+ *         has no optimizer state while @p o is given (the message names the
+ *         tensor or metadata entry); ::LB_ENOMEM.
+ */
+LB_API lb_status lb_checkpoint_load(const char *path, lb_model *m,
+                                    lb_optimizer *o, int64_t *epoch,
+                                    int64_t *step, uint64_t *rng_state);
+
+/** @} */
+
 #ifdef __cplusplus
 }
 #endif

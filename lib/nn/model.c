@@ -396,5 +396,6 @@ lb_status lb_model_backward(lb_model *m, const float *grad_logits) {
   lb_conv2d_backward(&m->conv1.geometry, m->input_copy, m->conv1.weight,
                      m->scratch[at], NULL, m->conv1.grad_weight, NULL,
                      m->workspace);
+  m->backward_count++;
   return LB_OK;
 }

@@ -105,6 +105,7 @@ struct lb_model {
   bool training;
   bool forward_valid;    /* a backward may follow */
   bool forward_training; /* the mode of that forward */
+  uint64_t backward_count; /* successful backwards so far (for lb_optimizer) */
   int64_t batch;
   int32_t height, width;
 };
