@@ -1,0 +1,320 @@
+/*
+ * lossbal-bench: training and inference speed of a liblossbal ResNet on
+ * random data.
+ *
+ * A training step is what a trainer does per mini-batch: a train-mode
+ * forward, the cross-entropy loss and its gradient (lb_criterion, LB_LOSS_CE),
+ * the backward pass and an SGD step (momentum 0.9, learning rate 0.01).
+ * Inference is an eval-mode forward. After --warmup steps of each, training
+ * runs for about --seconds / 2 and inference for about --seconds / 2.
+ *
+ * The last line of the output is always, for scripts to parse:
+ *   train_img_s=<float> infer_img_s=<float> peak_rss_mb=<float>
+ * (peak RSS from getrusage's ru_maxrss: the whole process, model included).
+ * examples/bench_resnet_torch.py prints the same line for PyTorch and
+ * examples/bench_resnet.sh runs both.
+ */
+#include <lossbal/lossbal.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static const char usage_text[] =
+    "usage: lossbal-bench [--arch resnet18|resnet34|resnet50|resnet101|"
+    "resnet152]\n"
+    "                     [--width N] [--input CxHxW] [--classes N] "
+    "[--batch N]\n"
+    "                     [--threads N] [--seconds S] [--warmup N]\n"
+    "                     [--stem small|imagenet] [--seed N]\n"
+    "defaults: --arch resnet18 --width 64 --input 1x28x28 --classes 10\n"
+    "          --batch 64 --threads <online CPUs> --seconds 10 --warmup 2;\n"
+    "          the stem is small (3x3 conv, no max pool) when the input is\n"
+    "          under 64 pixels high or wide, ImageNet's otherwise.\n";
+
+typedef struct bench_options {
+  int32_t depth;
+  int32_t width;
+  int32_t channels, height, width_px;
+  int32_t classes;
+  int64_t batch;
+  int32_t threads; /* 0: the library's default */
+  double seconds;
+  int32_t warmup;
+  int stem; /* -1 automatic, 0 ImageNet, 1 small */
+  uint64_t seed;
+} bench_options;
+
+static void usage_error(const char *fmt, const char *arg) {
+  fprintf(stderr, "lossbal-bench: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n%s", usage_text);
+  exit(2);
+}
+
+/* A whole decimal number in [lo, hi], or a usage error naming the option. */
+static long long parse_integer(const char *option, const char *text,
+                               long long lo, long long hi) {
+  char *end = NULL;
+  errno = 0;
+  long long v = strtoll(text, &end, 10);
+  if (errno || end == text || *end != '\0' || v < lo || v > hi) {
+    char message[160];
+    snprintf(message, sizeof message,
+             "%s wants a whole number from %lld to %lld, not '%%s'", option,
+             lo, hi);
+    usage_error(message, text);
+  }
+  return v;
+}
+
+static void parse_input(const char *text, bench_options *o) {
+  long long c = 0, h = 0, w = 0;
+  char tail = 0;
+  if (sscanf(text, "%lldx%lldx%lld%c", &c, &h, &w, &tail) != 3 || c < 1 ||
+      c > 65536 || h < 1 || h > 65536 || w < 1 || w > 65536)
+    usage_error("--input wants CxHxW with each extent from 1 to 65536 "
+                "(1x28x28, 3x224x224), not '%s'", text);
+  o->channels = (int32_t)c;
+  o->height = (int32_t)h;
+  o->width_px = (int32_t)w;
+}
+
+static void parse_options(int argc, char **argv, bench_options *o) {
+  *o = (bench_options){.depth = 18, .width = 64, .channels = 1, .height = 28,
+                       .width_px = 28, .classes = 10, .batch = 64,
+                       .threads = 0, .seconds = 10.0, .warmup = 2,
+                       .stem = -1, .seed = 1};
+  for (int i = 1; i < argc; i++) {
+    const char *opt = argv[i];
+    if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
+      fputs(usage_text, stdout);
+      exit(0);
+    }
+    if (strncmp(opt, "--", 2) != 0) usage_error("unexpected argument '%s'", opt);
+    if (i + 1 >= argc) usage_error("%s needs a value", opt);
+    const char *val = argv[++i];
+    if (strcmp(opt, "--arch") == 0) {
+      static const struct { const char *name; int32_t depth; } archs[] = {
+          {"resnet18", 18}, {"resnet34", 34}, {"resnet50", 50},
+          {"resnet101", 101}, {"resnet152", 152}};
+      o->depth = 0;
+      for (size_t a = 0; a < sizeof archs / sizeof archs[0]; a++)
+        if (strcmp(val, archs[a].name) == 0) o->depth = archs[a].depth;
+      if (!o->depth)
+        usage_error("--arch wants resnet18, resnet34, resnet50, resnet101 or "
+                    "resnet152, not '%s'", val);
+    } else if (strcmp(opt, "--width") == 0) {
+      o->width = (int32_t)parse_integer(opt, val, 1, 4096);
+    } else if (strcmp(opt, "--input") == 0) {
+      parse_input(val, o);
+    } else if (strcmp(opt, "--classes") == 0) {
+      o->classes = (int32_t)parse_integer(opt, val, 1, 1 << 24);
+    } else if (strcmp(opt, "--batch") == 0) {
+      o->batch = parse_integer(opt, val, 2, 1 << 20);
+    } else if (strcmp(opt, "--threads") == 0) {
+      o->threads = (int32_t)parse_integer(opt, val, 1, 1024);
+    } else if (strcmp(opt, "--warmup") == 0) {
+      o->warmup = (int32_t)parse_integer(opt, val, 0, 1000000);
+    } else if (strcmp(opt, "--seed") == 0) {
+      o->seed = (uint64_t)parse_integer(opt, val, 0, 0x7fffffffffffffffLL);
+    } else if (strcmp(opt, "--seconds") == 0) {
+      char *end = NULL;
+      errno = 0;
+      double s = strtod(val, &end);
+      if (errno || end == val || *end != '\0' || !(s > 0.0) || s > 1e6)
+        usage_error("--seconds wants a number of seconds above 0, not '%s'",
+                    val);
+      o->seconds = s;
+    } else if (strcmp(opt, "--stem") == 0) {
+      if (strcmp(val, "small") == 0)
+        o->stem = 1;
+      else if (strcmp(val, "imagenet") == 0)
+        o->stem = 0;
+      else
+        usage_error("--stem wants small or imagenet, not '%s'", val);
+    } else {
+      usage_error("unknown option '%s'", opt);
+    }
+  }
+  if (o->stem < 0) o->stem = (o->height < 64 || o->width_px < 64) ? 1 : 0;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t rng_state;
+
+static uint64_t next_u64(void) { /* splitmix64 */
+  uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+static double uniform01(void) {
+  return (double)(next_u64() >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Everything one benchmark run holds. */
+typedef struct bench {
+  lb_model *model;
+  lb_criterion *criterion;
+  lb_optimizer *optimizer;
+  float *input, *logits, *grad_logits;
+  int32_t *labels;
+  double last_loss;
+} bench;
+
+static int report(lb_status status, const char *what) {
+  if (status == LB_OK) return 0;
+  fprintf(stderr, "lossbal-bench: %s failed: %s (%s)\n", what,
+          lb_status_name(status), lb_last_error());
+  return -1;
+}
+
+static int train_step(bench *b, const bench_options *o) {
+  lb_status s = lb_model_forward(b->model, b->input, o->batch, o->height,
+                                 o->width_px, b->logits);
+  if (s == LB_OK)
+    s = lb_criterion_compute(b->criterion, b->logits, b->labels, o->batch,
+                             &b->last_loss, b->grad_logits);
+  if (s == LB_OK) s = lb_model_backward(b->model, b->grad_logits);
+  if (s == LB_OK) s = lb_optimizer_step(b->optimizer);
+  return report(s, "training step");
+}
+
+static int infer_step(bench *b, const bench_options *o) {
+  return report(lb_model_forward(b->model, b->input, o->batch, o->height,
+                                 o->width_px, b->logits),
+                "inference forward");
+}
+
+/* Runs step() until `budget` seconds have passed (at least once); returns
+ * images per second, or a negative value on failure. */
+static double timed_loop(bench *b, const bench_options *o, double budget,
+                         int (*step)(bench *, const bench_options *),
+                         const char *label) {
+  double fastest = INFINITY;
+  int64_t steps = 0;
+  double start = now_s(), elapsed = 0.0;
+  do {
+    double t0 = now_s();
+    if (step(b, o) != 0) return -1.0;
+    double t1 = now_s();
+    if (t1 - t0 < fastest) fastest = t1 - t0;
+    steps++;
+    elapsed = t1 - start;
+  } while (elapsed < budget);
+  double rate = (double)(steps * o->batch) / elapsed;
+  printf("%-9s %6lld steps in %6.2f s: %8.2f ms/step mean, %8.2f ms "
+         "fastest, %9.1f img/s\n",
+         label, (long long)steps, elapsed, 1e3 * elapsed / (double)steps,
+         1e3 * fastest, rate);
+  return rate;
+}
+
+static int setup(bench *b, const bench_options *o) {
+  lb_resnet_config cfg = {.struct_size = sizeof cfg,
+                          .depth = o->depth,
+                          .num_classes = o->classes,
+                          .in_channels = o->channels,
+                          .base_width = o->width,
+                          .small_input_stem = o->stem};
+  if (report(lb_resnet_create(&cfg, o->seed, &b->model), "lb_resnet_create"))
+    return -1;
+  if (report(lb_criterion_create(LB_LOSS_CE, o->classes, &b->criterion),
+             "lb_criterion_create"))
+    return -1;
+  if (report(lb_sgd_create(b->model, &b->optimizer), "lb_sgd_create") ||
+      report(lb_optimizer_set_param(b->optimizer, LB_SGD_LEARNING_RATE, 0.01),
+             "lb_optimizer_set_param(LB_SGD_LEARNING_RATE)") ||
+      report(lb_optimizer_set_param(b->optimizer, LB_SGD_MOMENTUM, 0.9),
+             "lb_optimizer_set_param(LB_SGD_MOMENTUM)"))
+    return -1;
+
+  size_t pixels = (size_t)o->channels * (size_t)o->height * (size_t)o->width_px;
+  size_t cells = (size_t)o->batch * (size_t)o->classes;
+  b->input = malloc((size_t)o->batch * pixels * sizeof(float));
+  b->logits = malloc(cells * sizeof(float));
+  b->grad_logits = malloc(cells * sizeof(float));
+  b->labels = malloc((size_t)o->batch * sizeof(int32_t));
+  if (!b->input || !b->logits || !b->grad_logits || !b->labels) {
+    fprintf(stderr, "lossbal-bench: out of memory for the input batch\n");
+    return -1;
+  }
+  rng_state = o->seed ^ 0x5DEECE66DULL;
+  for (size_t i = 0; i < (size_t)o->batch * pixels; i++) /* about N(0, 1) */
+    b->input[i] = (float)((uniform01() + uniform01() + uniform01() - 1.5) * 2.0);
+  for (int64_t i = 0; i < o->batch; i++)
+    b->labels[i] = (int32_t)(next_u64() % (uint64_t)o->classes);
+  return 0;
+}
+
+static void teardown(bench *b) {
+  lb_optimizer_free(b->optimizer);
+  lb_criterion_free(b->criterion);
+  lb_model_free(b->model);
+  free(b->input);
+  free(b->logits);
+  free(b->grad_logits);
+  free(b->labels);
+}
+
+int main(int argc, char **argv) {
+  bench_options o;
+  parse_options(argc, argv, &o);
+  if (o.threads > 0 && report(lb_set_num_threads(o.threads),
+                              "lb_set_num_threads"))
+    return 1;
+
+  bench b = {0};
+  int failed = setup(&b, &o);
+  if (!failed) {
+    printf("liblossbal %s: resnet%d width %d, %s stem, input %dx%dx%d, "
+           "%d classes, batch %lld, %d thread(s), %lld parameters\n",
+           lb_version_string(), o.depth, o.width,
+           o.stem ? "small" : "ImageNet", o.channels, o.height, o.width_px,
+           o.classes, (long long)o.batch, lb_get_num_threads(),
+           (long long)lb_model_parameter_count(b.model));
+    printf("train: forward + CE + backward + SGD (momentum 0.9, lr 0.01); "
+           "infer: eval forward; %d warm-up step(s) each, %.1f s each\n",
+           o.warmup, o.seconds / 2);
+    fflush(stdout);
+  }
+
+  double train_rate = 0.0, infer_rate = 0.0;
+  for (int32_t i = 0; i < o.warmup && !failed; i++) failed = train_step(&b, &o);
+  if (!failed) {
+    double first_loss = b.last_loss;
+    train_rate = timed_loop(&b, &o, o.seconds / 2, train_step, "train");
+    failed = train_rate < 0;
+    if (!failed)
+      printf("          CE loss %.4f after warm-up, %.4f at the end\n",
+             first_loss, b.last_loss);
+  }
+  if (!failed)
+    failed = report(lb_model_set_training(b.model, 0), "lb_model_set_training");
+  for (int32_t i = 0; i < o.warmup && !failed; i++) failed = infer_step(&b, &o);
+  if (!failed) {
+    infer_rate = timed_loop(&b, &o, o.seconds / 2, infer_step, "infer");
+    failed = infer_rate < 0;
+  }
+  teardown(&b);
+  if (failed) return 1;
+
+  struct rusage usage;
+  double peak_mb = 0.0;
+  if (getrusage(RUSAGE_SELF, &usage) == 0)
+    peak_mb = (double)usage.ru_maxrss / 1024.0; /* Linux: kilobytes */
+  printf("train_img_s=%.2f infer_img_s=%.2f peak_rss_mb=%.1f\n", train_rate,
+         infer_rate, peak_mb);
+  return 0;
+}
