@@ -79,23 +79,7 @@ lb_status lb_checkpoint_save(const char *path, const lb_model *m,
     lb_free(list);
     return LB_ENOMEM;
   }
-  for (int32_t i = 0; i < m->tensor_count; i++) {
-    const lb_model_tensor *t = &m->tensors[i];
-    lb_st_tensor *f = &list[i];
-    f->name = t->name;
-    f->ndim = t->ndim;
-    for (int32_t k = 0; k < t->ndim; k++)
-      f->shape[k] = t->shape[k];
-    if (t->count) {
-      f->dtype = LB_ST_I64;
-      f->data = t->count;
-      f->bytes = sizeof(int64_t);
-    } else {
-      f->dtype = LB_ST_F32;
-      f->data = t->data;
-      f->bytes = (size_t)t->numel * sizeof(float);
-    }
-  }
+  lb_model_describe_tensors(m, list);
   for (size_t k = 0; k < extra; k++) {
     const lb_model_tensor *t = &m->tensors[o->param_index[k]];
     lb_st_tensor *f = &list[(size_t)m->tensor_count + k];

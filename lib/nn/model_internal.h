@@ -114,6 +114,12 @@ struct lb_model {
 const lb_model_tensor *lb_model_find_tensor(const lb_model *m,
                                             const char *name);
 
+/* Describes every tensor of the model's state dict for the safetensors
+ * writer, in table order, into list[0 .. tensor_count): F32 for weights and
+ * statistics, an I64 scalar for num_batches_tracked. The entries point into
+ * the model. */
+void lb_model_describe_tensors(const lb_model *m, lb_st_tensor *list);
+
 /* Loads the model's tensors from a parsed file, as
  * lb_model_load_safetensors() does; with ignore_extra, tensors of the file
  * that are not the model's are skipped instead of refused (for fixture

@@ -94,15 +94,7 @@ lb_status lb_model_load_safetensors(lb_model *m, const char *path) {
   return s;
 }
 
-lb_status lb_model_save_safetensors(const lb_model *m, const char *path) {
-  const char *who = "lb_model_save_safetensors";
-  if (!m)
-    return lb_fail(LB_EINVAL, "%s: m is NULL", who);
-  if (!path)
-    return lb_fail(LB_EINVAL, "%s: path is NULL", who);
-  lb_st_tensor *list = lb_alloc_zeroed((size_t)m->tensor_count * sizeof *list);
-  if (!list)
-    return LB_ENOMEM;
+void lb_model_describe_tensors(const lb_model *m, lb_st_tensor *list) {
   for (int32_t i = 0; i < m->tensor_count; i++) {
     const lb_model_tensor *t = &m->tensors[i];
     lb_st_tensor *f = &list[i];
@@ -120,6 +112,18 @@ lb_status lb_model_save_safetensors(const lb_model *m, const char *path) {
       f->bytes = (size_t)t->numel * sizeof(float);
     }
   }
+}
+
+lb_status lb_model_save_safetensors(const lb_model *m, const char *path) {
+  const char *who = "lb_model_save_safetensors";
+  if (!m)
+    return lb_fail(LB_EINVAL, "%s: m is NULL", who);
+  if (!path)
+    return lb_fail(LB_EINVAL, "%s: path is NULL", who);
+  lb_st_tensor *list = lb_alloc_zeroed((size_t)m->tensor_count * sizeof *list);
+  if (!list)
+    return LB_ENOMEM;
+  lb_model_describe_tensors(m, list);
   lb_st_pair meta[1] = {{"format", "pt"}};
   lb_status s = lb_st_write_file(path, list, (size_t)m->tensor_count, meta, 1);
   lb_free(list);
