@@ -18,6 +18,7 @@
 #include "nn/model_internal.h"
 #include "nn/optim_internal.h"
 #include "nn/safetensors.h"
+#include "test_scratch.h"
 #include "test_support.h"
 
 #include <math.h>
@@ -25,25 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static char scratch_dir[256];
-
-static int make_scratch(void **state) {
-  (void)state;
-  const char *base = getenv("TMPDIR");
-  snprintf(scratch_dir, sizeof scratch_dir, "%s/lossbal-optim-XXXXXX",
-           base ? base : "/tmp");
-  return mkdtemp(scratch_dir) ? 0 : -1;
-}
-
-static int remove_scratch(void **state) {
-  (void)state;
-  return rmdir(scratch_dir);
-}
-
-static void scratch_path(char *out, size_t capacity, const char *name) {
-  snprintf(out, capacity, "%s/%s", scratch_dir, name);
-}
 
 #define FIXTURE "nn/sgd_resnet18_w1_fixture.safetensors"
 
