@@ -563,6 +563,25 @@ static void test_parallel_for_from_two_threads_at_once(void **state) {
   assert_int_equal(failures[1], 0);
 }
 
+static void test_chunks_tile_the_items_evenly(void **state) {
+  (void)state;
+  const int64_t items[4] = {1, 7, 64, 1000003};
+  for (int i = 0; i < 4; i++)
+    for (int32_t chunks = 1; chunks <= 5 && chunks <= items[i]; chunks++) {
+      assert_int_equal(lb_chunk_begin(items[i], 0, chunks), 0);
+      assert_int_equal(lb_chunk_begin(items[i], chunks, chunks),
+                       items[i]);
+      for (int32_t c = 0; c < chunks; c++) {
+        int64_t size = lb_chunk_begin(items[i], c + 1, chunks) -
+                       lb_chunk_begin(items[i], c, chunks);
+        assert_true(size == items[i] / chunks || size == items[i] / chunks + 1);
+      }
+    }
+  assert_int_equal(lb_parallel_chunks(1, 1), 1);
+  assert_int_equal(lb_parallel_chunks(3, 1 << 20),
+                   lb_get_num_threads() < 3 ? lb_get_num_threads() : 3);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       /* First: the default is only observable before any successful set. */
@@ -611,6 +630,7 @@ int main(void) {
       cmocka_unit_test(test_parallel_for_uses_other_threads_for_other_chunks),
       cmocka_unit_test(test_parallel_for_nested_call_runs_inline),
       cmocka_unit_test(test_parallel_for_from_two_threads_at_once),
+      cmocka_unit_test(test_chunks_tile_the_items_evenly),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

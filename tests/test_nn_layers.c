@@ -15,7 +15,6 @@
 
 #include <cmocka.h>
 
-#include "nn/layer_chunks.h"
 #include "nn/layers.h"
 #include "test_support.h"
 
@@ -975,25 +974,6 @@ static void test_nchw_check_rejects_empty_and_unaddressable_shapes(
       LB_EINVAL, "too large to address");
 }
 
-static void test_chunks_tile_the_items_evenly(void **state) {
-  (void)state;
-  const int64_t items[4] = {1, 7, 64, 1000003};
-  for (int i = 0; i < 4; i++)
-    for (int32_t chunks = 1; chunks <= 5 && chunks <= items[i]; chunks++) {
-      assert_int_equal(lb_layer_chunk_begin(items[i], 0, chunks), 0);
-      assert_int_equal(lb_layer_chunk_begin(items[i], chunks, chunks),
-                       items[i]);
-      for (int32_t c = 0; c < chunks; c++) {
-        int64_t size = lb_layer_chunk_begin(items[i], c + 1, chunks) -
-                       lb_layer_chunk_begin(items[i], c, chunks);
-        assert_true(size == items[i] / chunks || size == items[i] / chunks + 1);
-      }
-    }
-  assert_int_equal(lb_layer_chunks(1, 1), 1);
-  assert_int_equal(lb_layer_chunks(3, 1 << 20),
-                   lb_get_num_threads() < 3 ? lb_get_num_threads() : 3);
-}
-
 /* Large enough for several chunks; each kernel's output with 1 and with 4
  * threads must be identical to the bit. */
 static void test_results_do_not_depend_on_the_thread_count(void **state) {
@@ -1009,7 +989,7 @@ static void test_results_do_not_depend_on_the_thread_count(void **state) {
   const int32_t thread_counts[2] = {1, 4};
   for (int t = 0; t < 2; t++) {
     assert_int_equal(lb_set_num_threads(thread_counts[t]), LB_OK);
-    assert_true(lb_layer_chunks(shape.c, n / shape.c) == (t == 0 ? 1 : 4));
+    assert_true(lb_parallel_chunks(shape.c, n / shape.c) == (t == 0 ? 1 : 4));
     float **o = outputs[t];
     for (int i = 0; i < 4; i++) o[i] = floats(n);
     o[4] = floats(pooled_n);
@@ -1067,7 +1047,6 @@ int main(void) {
       TEST(test_residual_add_sums_out_of_place_and_in_place),
       TEST(test_residual_add_gradient_reaches_both_branches_unchanged),
       TEST(test_nchw_check_rejects_empty_and_unaddressable_shapes),
-      TEST(test_chunks_tile_the_items_evenly),
       TEST(test_results_do_not_depend_on_the_thread_count),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

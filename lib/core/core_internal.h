@@ -46,6 +46,22 @@ bool lb_mul_i64(int64_t a, int64_t b, int64_t *out);
 typedef void (*lb_parallel_task)(void *context, int32_t chunk);
 void lb_parallel_for(lb_parallel_task task, void *context, int32_t chunks);
 
+/* The fewest floats worth a chunk of their own: tens of microseconds of
+ * work, well above the cost of handing it to a waiting thread. */
+#define LB_PARALLEL_MIN_CHUNK_ELEMENTS 32768
+
+/* How many chunks `items` independent items of `item_elements` floats each
+ * are worth: one per library thread, but none smaller than
+ * LB_PARALLEL_MIN_CHUNK_ELEMENTS floats, and never more than items. At
+ * least 1. items * item_elements must fit in int64_t (it is a tensor's
+ * size). */
+int32_t lb_parallel_chunks(int64_t items, int64_t item_elements);
+
+/* The first item of `chunk` when `items` items are cut into `chunks` ranges
+ * as even as can be; chunk `chunks` gives `items`, so chunk i covers
+ * [lb_chunk_begin(items, i, chunks), lb_chunk_begin(items, i + 1, chunks)). */
+int64_t lb_chunk_begin(int64_t items, int32_t chunk, int32_t chunks);
+
 #ifdef LB_FAULT_INJECTION
 /* Test builds only (the lossbal_testable library). Thread-local. */
 

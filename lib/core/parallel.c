@@ -159,3 +159,18 @@ void lb_parallel_for(lb_parallel_task task, void *context, int32_t chunks) {
       sched_yield();
   atomic_flag_clear(&pool.busy);
 }
+
+int32_t lb_parallel_chunks(int64_t items, int64_t item_elements) {
+  int64_t by_size = items * item_elements / LB_PARALLEL_MIN_CHUNK_ELEMENTS;
+  int64_t chunks = lb_get_num_threads();
+  if (chunks > by_size) chunks = by_size;
+  if (chunks > items) chunks = items;
+  return chunks < 1 ? 1 : (int32_t)chunks;
+}
+
+int64_t lb_chunk_begin(int64_t items, int32_t chunk, int32_t chunks) {
+  /* The first items % chunks ranges get one item more. Written without
+   * items * chunk, which could overflow. */
+  int64_t base = items / chunks, extra = items % chunks;
+  return base * chunk + (chunk < extra ? chunk : extra);
+}

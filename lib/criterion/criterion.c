@@ -335,8 +335,8 @@ typedef struct max_abs_job {
 
 static void scan_chunk_max_abs(void *context, int32_t chunk) {
   max_abs_job *job = context;
-  int64_t begin = job->batch * chunk / job->chunks;
-  int64_t end = job->batch * (chunk + 1) / job->chunks;
+  int64_t begin = lb_chunk_begin(job->batch, chunk, job->chunks);
+  int64_t end = lb_chunk_begin(job->batch, chunk + 1, job->chunks);
   job->chunk_max[chunk] = lb_row_max_abs(job->logits + begin * job->num_classes,
                                          (end - begin) * job->num_classes);
 }

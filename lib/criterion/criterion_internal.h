@@ -14,10 +14,6 @@
  * chunk needs its own two scratch rows. */
 #define LB_CRITERION_MAX_CHUNKS 16
 
-/* The fewest logits worth a chunk of their own: about 20 microseconds of
- * work, well above the cost of handing it to a waiting thread. */
-#define LB_CRITERION_MIN_CHUNK_ELEMENTS 32768
-
 struct lb_criterion {
   lb_loss_kind kind;
   int32_t num_classes;                 /* K */
@@ -75,10 +71,8 @@ typedef struct lb_batch_plan {
 lb_batch_plan lb_criterion_plan_batch(lb_criterion *c, int64_t valid_samples,
                                       double max_abs_input);
 
-/* How many chunks of rows a batch is worth: one per thread the library may
- * use (up to the scratch rows the criterion has), but none smaller than
- * LB_CRITERION_MIN_CHUNK_ELEMENTS logits, below which handing work to a
- * thread costs more than it saves. */
+/* How many chunks of rows a batch is worth: lb_parallel_chunks() of its
+ * rows, capped by the scratch rows the criterion has. */
 int32_t lb_criterion_chunks_for(const lb_criterion *c, int64_t batch);
 
 /* The loss of a validated batch and, when grad is not NULL, its gradient.

@@ -241,8 +241,8 @@ static void run_chunk(void *context, int32_t chunk) {
   batch_job *job = context;
   const lb_criterion *c = job->c;
   int64_t k = c->num_classes;
-  int64_t begin = job->batch * chunk / job->chunks;
-  int64_t end = job->batch * (chunk + 1) / job->chunks;
+  int64_t begin = lb_chunk_begin(job->batch, chunk, job->chunks);
+  int64_t end = lb_chunk_begin(job->batch, chunk + 1, job->chunks);
   size_t scratch_offset = (size_t)chunk * c->scratch_stride;
   row_scratch scratch = {c->scratch_logits + scratch_offset,
                          c->scratch_exp + scratch_offset};
@@ -263,12 +263,8 @@ static void run_chunk(void *context, int32_t chunk) {
 }
 
 int32_t lb_criterion_chunks_for(const lb_criterion *c, int64_t batch) {
-  int64_t by_size = batch * c->num_classes / LB_CRITERION_MIN_CHUNK_ELEMENTS;
-  int64_t chunks = lb_get_num_threads();
-  if (chunks > c->scratch_chunks) chunks = c->scratch_chunks;
-  if (chunks > by_size) chunks = by_size;
-  if (chunks > batch) chunks = batch;
-  return chunks < 1 ? 1 : (int32_t)chunks;
+  int32_t chunks = lb_parallel_chunks(batch, c->num_classes);
+  return chunks < c->scratch_chunks ? chunks : c->scratch_chunks;
 }
 
 double lb_criterion_run_batch(lb_criterion *c, const lb_batch_plan *plan,

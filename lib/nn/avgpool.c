@@ -2,8 +2,6 @@
  * (n, c) plane. */
 #include "layers.h"
 
-#include "layer_chunks.h"
-
 #include "../core/core_internal.h"
 
 /* One call of lb_parallel_for over the (n, c) planes: the forward reads x
@@ -17,8 +15,8 @@ typedef struct avgpool_job {
 
 static void forward_chunk(void *context, int32_t chunk) {
   const avgpool_job *job = context;
-  int64_t end = lb_layer_chunk_begin(job->plane_count, chunk + 1, job->chunks);
-  for (int64_t p = lb_layer_chunk_begin(job->plane_count, chunk, job->chunks);
+  int64_t end = lb_chunk_begin(job->plane_count, chunk + 1, job->chunks);
+  for (int64_t p = lb_chunk_begin(job->plane_count, chunk, job->chunks);
        p < end; p++) {
     const float *x = job->x + p * job->plane_size;
     double sum = 0.0;
@@ -29,8 +27,8 @@ static void forward_chunk(void *context, int32_t chunk) {
 
 static void backward_chunk(void *context, int32_t chunk) {
   const avgpool_job *job = context;
-  int64_t end = lb_layer_chunk_begin(job->plane_count, chunk + 1, job->chunks);
-  for (int64_t p = lb_layer_chunk_begin(job->plane_count, chunk, job->chunks);
+  int64_t end = lb_chunk_begin(job->plane_count, chunk + 1, job->chunks);
+  for (int64_t p = lb_chunk_begin(job->plane_count, chunk, job->chunks);
        p < end; p++) {
     float *grad_x = job->grad_x + p * job->plane_size;
     float share = (float)((double)job->grad_y[p] / (double)job->plane_size);
@@ -42,7 +40,7 @@ static avgpool_job job_for(lb_nchw in) {
   int64_t plane_count = in.n * in.c, plane_size = in.h * in.w;
   return (avgpool_job){.plane_count = plane_count,
                        .plane_size = plane_size,
-                       .chunks = lb_layer_chunks(plane_count, plane_size)};
+                       .chunks = lb_parallel_chunks(plane_count, plane_size)};
 }
 
 void lb_global_avgpool_forward(lb_nchw in, const float *x, float *y) {

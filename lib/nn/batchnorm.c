@@ -3,8 +3,6 @@
  * gradients come from its own planes only, summed in one fixed order. */
 #include "layers.h"
 
-#include "layer_chunks.h"
-
 #include "../core/core_internal.h"
 
 #include <math.h>
@@ -148,15 +146,15 @@ static void forward_channel(const forward_job *job, int64_t channel) {
 
 static void forward_chunk(void *context, int32_t chunk) {
   const forward_job *job = context;
-  int64_t end = lb_layer_chunk_begin(job->shape.c, chunk + 1, job->chunks);
-  for (int64_t channel = lb_layer_chunk_begin(job->shape.c, chunk, job->chunks);
+  int64_t end = lb_chunk_begin(job->shape.c, chunk + 1, job->chunks);
+  for (int64_t channel = lb_chunk_begin(job->shape.c, chunk, job->chunks);
        channel < end; channel++)
     forward_channel(job, channel);
 }
 
 static void run_forward(forward_job job) {
   job.chunks =
-      lb_layer_chunks(job.shape.c, job.shape.n * job.shape.h * job.shape.w);
+      lb_parallel_chunks(job.shape.c, job.shape.n * job.shape.h * job.shape.w);
   lb_parallel_for(forward_chunk, &job, job.chunks);
 }
 
@@ -279,15 +277,15 @@ static void backward_channel(const backward_job *job, int64_t channel) {
 
 static void backward_chunk(void *context, int32_t chunk) {
   const backward_job *job = context;
-  int64_t end = lb_layer_chunk_begin(job->shape.c, chunk + 1, job->chunks);
-  for (int64_t channel = lb_layer_chunk_begin(job->shape.c, chunk, job->chunks);
+  int64_t end = lb_chunk_begin(job->shape.c, chunk + 1, job->chunks);
+  for (int64_t channel = lb_chunk_begin(job->shape.c, chunk, job->chunks);
        channel < end; channel++)
     backward_channel(job, channel);
 }
 
 static void run_backward(backward_job job) {
   job.chunks =
-      lb_layer_chunks(job.shape.c, job.shape.n * job.shape.h * job.shape.w);
+      lb_parallel_chunks(job.shape.c, job.shape.n * job.shape.h * job.shape.w);
   lb_parallel_for(backward_chunk, &job, job.chunks);
 }
 

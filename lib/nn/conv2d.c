@@ -44,10 +44,6 @@
  * or more: 16 columns 4x slower, 49 columns 1.5x, 196 15%, 784 8%). */
 #define MIN_GEMM_COLUMNS 1024
 
-/* Waking a worker costs tens of microseconds; below this many floats of
- * copying per chunk, one thread finishes sooner. */
-#define MIN_FLOATS_PER_CHUNK 32768
-
 /* ---- sizes --------------------------------------------------------------- */
 
 /* K: weights per filter, rows of a column matrix. */
@@ -305,8 +301,8 @@ typedef struct block_job {
 
 /* Items [begin, end) of the chunk: an even share, in item order. */
 static span chunk_items(const block_job *job, int32_t chunk) {
-  return (span){job->items * chunk / job->chunks,
-                job->items * (chunk + 1) / job->chunks};
+  return (span){lb_chunk_begin(job->items, chunk, job->chunks),
+                lb_chunk_begin(job->items, chunk + 1, job->chunks)};
 }
 
 static void lower_chunk(void *context, int32_t chunk) {
@@ -340,16 +336,6 @@ static void col2im_chunk(void *context, int32_t chunk) {
   }
 }
 
-/* One chunk per thread, but no more than the items and no chunk with less
- * than MIN_FLOATS_PER_CHUNK floats to move. */
-static int32_t chunks_for(int64_t items, int64_t floats_per_item) {
-  int64_t chunks = lb_get_num_threads();
-  int64_t by_size = items * floats_per_item / MIN_FLOATS_PER_CHUNK;
-  if (chunks > items) chunks = items;
-  if (chunks > by_size) chunks = by_size;
-  return chunks < 1 ? 1 : (int32_t)chunks;
-}
-
 /* The column matrix of `images` images from `input`: the input itself
  * when it needs no lowering, else lowered into the workspace. */
 static const float *lower_block(const lb_conv2d_geometry *g,
@@ -358,7 +344,7 @@ static const float *lower_block(const lb_conv2d_geometry *g,
   if (columns_are_the_input(g)) return input;
   block_job job = {.g = g, .input = input, .columns = workspace,
                    .images = images, .items = images * filter_size(g)};
-  job.chunks = chunks_for(job.items, out_pixels(g));
+  job.chunks = lb_parallel_chunks(job.items, out_pixels(g));
   lb_parallel_for(lower_chunk, &job, job.chunks);
   return workspace;
 }
@@ -370,7 +356,7 @@ static void col2im_block(const lb_conv2d_geometry *g, float *columns,
   int64_t taps = g->kernel_h * g->kernel_w;
   block_job job = {.g = g, .columns = columns, .grad_input = grad_input,
                    .images = images, .items = images * g->in_channels};
-  job.chunks = chunks_for(job.items, taps * out_pixels(g));
+  job.chunks = lb_parallel_chunks(job.items, taps * out_pixels(g));
   lb_parallel_for(col2im_chunk, &job, job.chunks);
 }
 

@@ -1,8 +1,6 @@
 /* MaxPool2d forward and backward (see layers.h), cut by (n, c) plane. */
 #include "layers.h"
 
-#include "layer_chunks.h"
-
 #include "../core/core_internal.h"
 
 #include <math.h>
@@ -123,8 +121,8 @@ static void backward_plane(const backward_job *job, int64_t plane) {
 static void forward_chunk(void *context, int32_t chunk) {
   const forward_job *job = context;
   int64_t planes = job->in.n * job->in.c;
-  int64_t end = lb_layer_chunk_begin(planes, chunk + 1, job->chunks);
-  for (int64_t p = lb_layer_chunk_begin(planes, chunk, job->chunks); p < end;
+  int64_t end = lb_chunk_begin(planes, chunk + 1, job->chunks);
+  for (int64_t p = lb_chunk_begin(planes, chunk, job->chunks); p < end;
        p++)
     forward_plane(job, p);
 }
@@ -132,8 +130,8 @@ static void forward_chunk(void *context, int32_t chunk) {
 static void backward_chunk(void *context, int32_t chunk) {
   const backward_job *job = context;
   int64_t planes = job->in.n * job->in.c;
-  int64_t end = lb_layer_chunk_begin(planes, chunk + 1, job->chunks);
-  for (int64_t p = lb_layer_chunk_begin(planes, chunk, job->chunks); p < end;
+  int64_t end = lb_chunk_begin(planes, chunk + 1, job->chunks);
+  for (int64_t p = lb_chunk_begin(planes, chunk, job->chunks); p < end;
        p++)
     backward_plane(job, p);
 }
@@ -146,7 +144,7 @@ void lb_maxpool2d_forward(const lb_maxpool2d *pool, lb_nchw in, const float *x,
                      .x = x,
                      .y = y,
                      .argmax = argmax,
-                     .chunks = lb_layer_chunks(in.n * in.c, in.h * in.w)};
+                     .chunks = lb_parallel_chunks(in.n * in.c, in.h * in.w)};
   lb_parallel_for(forward_chunk, &job, job.chunks);
 }
 
@@ -158,6 +156,6 @@ void lb_maxpool2d_backward(const lb_maxpool2d *pool, lb_nchw in,
                       .argmax = argmax,
                       .grad_y = grad_y,
                       .grad_x = grad_x,
-                      .chunks = lb_layer_chunks(in.n * in.c, in.h * in.w)};
+                      .chunks = lb_parallel_chunks(in.n * in.c, in.h * in.w)};
   lb_parallel_for(backward_chunk, &job, job.chunks);
 }

@@ -217,8 +217,8 @@ static void step_chunk(void *context, int32_t chunk) {
   const lb_optimizer *o = j->o;
   const lb_model *m = o->model;
   const lb_sgd_settings *s = &o->settings;
-  int64_t begin = j->total * chunk / j->chunks;
-  int64_t end = j->total * (chunk + 1) / j->chunks;
+  int64_t begin = lb_chunk_begin(j->total, chunk, j->chunks);
+  int64_t end = lb_chunk_begin(j->total, chunk + 1, j->chunks);
   int64_t offset = 0;
   for (int32_t k = 0; k < o->param_count && offset < end; k++) {
     const lb_model_tensor *t = &m->tensors[o->param_index[k]];
@@ -265,11 +265,7 @@ lb_status lb_optimizer_step(lb_optimizer *o) {
 #ifdef LB_SGD_FMA_CLONE
   j.fma = __builtin_cpu_supports("fma");
 #endif
-  int64_t most = j.total / 65536 + 1; /* at least 64k elements a chunk */
-  int32_t threads = lb_get_num_threads();
-  j.chunks = most < threads ? (int32_t)most : threads;
-  if (j.chunks < 1)
-    j.chunks = 1;
+  j.chunks = lb_parallel_chunks(j.total, 1);
   lb_parallel_for(step_chunk, &j, j.chunks);
   if (s->momentum != 0)
     o->has_buffers = true;
