@@ -37,6 +37,14 @@ void lb_free_aligned(void *block);
 bool lb_mul_size(size_t a, size_t b, size_t *out);
 bool lb_mul_i64(int64_t a, int64_t b, int64_t *out);
 
+/* True when the byte ranges [a, a + a_bytes) and [b, b + b_bytes) share a
+ * byte: the check before a kernel that must not write over its input. */
+static inline bool lb_ranges_overlap(const void *a, size_t a_bytes,
+                                     const void *b, size_t b_bytes) {
+  uintptr_t a_begin = (uintptr_t)a, b_begin = (uintptr_t)b;
+  return a_begin < b_begin + b_bytes && b_begin < a_begin + a_bytes;
+}
+
 /* Runs task(context, chunk) once for every chunk in [0, chunks), spread over
  * the calling thread and the library's worker threads, and returns when all
  * have finished. Chunks must be independent of each other. Never fails:

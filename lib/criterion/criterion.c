@@ -247,12 +247,6 @@ lb_status lb_criterion_set_class_counts(lb_criterion *c, const int64_t *counts,
 
 /* ---- compute ------------------------------------------------------------- */
 
-static bool ranges_overlap(const void *a, size_t a_bytes, const void *b,
-                           size_t b_bytes) {
-  uintptr_t a_begin = (uintptr_t)a, b_begin = (uintptr_t)b;
-  return a_begin < b_begin + b_bytes && b_begin < a_begin + a_bytes;
-}
-
 /* The checks that need no pass over the data. */
 static lb_status check_compute_arguments(const lb_criterion *c,
                                          const float *logits,
@@ -275,7 +269,7 @@ static lb_status check_compute_arguments(const lb_criterion *c,
                    "lb_criterion_compute: batch = %lld times %d classes "
                    "overflows",
                    (long long)batch, (int)c->num_classes);
-  if (grad && ranges_overlap(grad, bytes, logits, bytes))
+  if (grad && lb_ranges_overlap(grad, bytes, logits, bytes))
     return lb_fail(LB_EINVAL,
                    "lb_criterion_compute: grad_logits overlaps logits");
   if (lb_criterion_kind_needs_counts(c->kind) && !c->has_counts)

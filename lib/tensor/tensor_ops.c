@@ -40,12 +40,9 @@ static lb_status check_elementwise(const char *caller, operand_names names,
 /* True when the elements of x and y overlap in memory: views of one storage,
  * or wraps of one caller buffer. */
 static bool storage_overlaps(const lb_tensor *x, const lb_tensor *y) {
-  if (x->storage == y->storage) return true;
-  uintptr_t x_begin = (uintptr_t)x->storage->data;
-  uintptr_t y_begin = (uintptr_t)y->storage->data;
-  uintptr_t x_end = x_begin + (uintptr_t)x->numel * sizeof(float);
-  uintptr_t y_end = y_begin + (uintptr_t)y->numel * sizeof(float);
-  return x_begin < y_end && y_begin < x_end;
+  return x->storage == y->storage ||
+         lb_ranges_overlap(x->storage->data, (size_t)x->numel * sizeof(float),
+                           y->storage->data, (size_t)y->numel * sizeof(float));
 }
 
 lb_status lb_tensor_copy(lb_tensor *dst, const lb_tensor *src) {
