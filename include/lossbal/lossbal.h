@@ -141,5 +141,7 @@ LB_API int32_t lb_get_num_threads(void);
 #include "lossbal/tensor.h"
 #include "lossbal/criterion.h"
 #include "lossbal/nn.h"
+#include "lossbal/data.h"
+#include "lossbal/metrics.h"
 
 #endif /* LOSSBAL_LOSSBAL_H */

@@ -37,6 +37,12 @@ void lb_free_aligned(void *block);
 bool lb_mul_size(size_t a, size_t b, size_t *out);
 bool lb_mul_i64(int64_t a, int64_t b, int64_t *out);
 
+/* Reads the whole file at path into a new lb_alloc block (*data, *size),
+ * refusing files larger than limit bytes (LB_EFORMAT). Errors are LB_EIO
+ * naming the path and strerror, or LB_ENOMEM; messages start with who. */
+lb_status lb_read_file(const char *who, const char *path, size_t limit,
+                       uint8_t **data, size_t *size);
+
 /* True when the byte ranges [a, a + a_bytes) and [b, b + b_bytes) share a
  * byte: the check before a kernel that must not write over its input. */
 static inline bool lb_ranges_overlap(const void *a, size_t a_bytes,

@@ -4,6 +4,7 @@
 #include "model_internal.h"
 
 #include "../core/core_internal.h"
+#include "../core/random.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -226,23 +227,11 @@ static void walk(builder *b, const lb_resnet_config *cfg) {
 
 /* ---- initialisation ------------------------------------------------------ */
 
-static uint64_t splitmix64(uint64_t *state) {
-  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-/* Uniform in (0, 1): 53 random bits, never 0. */
-static double uniform01(uint64_t *state) {
-  return ((double)(splitmix64(state) >> 11) + 0.5) * 0x1.0p-53;
-}
-
 static void fill_normal(uint64_t *state, float *x, int64_t n, double stddev) {
   const double two_pi = 6.283185307179586476925286766559;
   for (int64_t i = 0; i < n; i += 2) {
-    double r = sqrt(-2.0 * log(uniform01(state)));
-    double t = two_pi * uniform01(state);
+    double r = sqrt(-2.0 * log(lb_random_open01(state)));
+    double t = two_pi * lb_random_open01(state);
     x[i] = (float)(stddev * r * cos(t));
     if (i + 1 < n)
       x[i + 1] = (float)(stddev * r * sin(t));
@@ -251,7 +240,7 @@ static void fill_normal(uint64_t *state, float *x, int64_t n, double stddev) {
 
 static void fill_uniform(uint64_t *state, float *x, int64_t n, double bound) {
   for (int64_t i = 0; i < n; i++)
-    x[i] = (float)(bound * (2.0 * uniform01(state) - 1.0));
+    x[i] = (float)(bound * (2.0 * lb_random_open01(state) - 1.0));
 }
 
 static bool ends_with(const char *s, const char *suffix) {

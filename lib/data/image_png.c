@@ -1,0 +1,2 @@
+/* Placeholder until this module lands. */
+typedef int lb_placeholder_image_png;
