@@ -1,14 +1,15 @@
 #!/bin/sh
 # Installs, with apt, everything liblossbal needs to build, test, document and
 # package on Debian 12 (or a derivative): the compilers, CMake, and the
-# -dev packages of its dependencies. Safe to run again: when everything is
+# -dev packages of its dependencies, and Debian's Fashion-MNIST, the data of
+# the examples. Safe to run again: when everything is
 # already installed it does nothing and needs no network.
 # Runs as root, or through sudo when it is available.
 set -eu
 
 packages="gcc g++ make cmake pkg-config binutils
 libopenblas-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev
-libcmocka-dev doxygen"
+libcmocka-dev doxygen dataset-fashion-mnist"
 
 missing=""
 for package in $packages; do

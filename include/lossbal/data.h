@@ -39,7 +39,10 @@ typedef struct lb_tensor lb_tensor;
  * Malformed data never crashes or aborts the process: a truncated or
  * corrupt file, data that is no image, a 0x0 image or one of more than
  * ::LB_IMAGE_MAX_PIXELS pixels gives ::LB_EFORMAT, and lb_last_error() names
- * the file.
+ * the file. A JPEG that libjpeg decodes only with a warning about corrupt
+ * or missing data is refused too (Pillow would show the damaged picture),
+ * and so is a JPEG of more than 1000 scans. When libpng's or libjpeg's own
+ * allocations fail the error is theirs, reported as ::LB_EFORMAT.
  *  @{ */
 
 /** The largest image, in pixels (width times height), that is decoded:
@@ -97,7 +100,8 @@ LB_API lb_status lb_image_probe_file(const char *path, lb_image_info *info);
  * @param channels 1 (gray), 3 (colour) or 0 (as stored: 1 for a gray image,
  *        with or without alpha, 3 otherwise).
  * @param height, width the size of the result; both 0 keeps the stored size,
- *        otherwise both must be 1 to ::LB_IMAGE_MAX_SIDE.
+ *        otherwise both must be 1 to ::LB_IMAGE_MAX_SIDE and their product
+ *        at most ::LB_IMAGE_MAX_PIXELS.
  * @param out receives the new tensor, released with lb_tensor_free().
  * @return ::LB_OK; ::LB_EINVAL for a NULL pointer or a bad channel count or
  *         size; ::LB_EFORMAT for malformed data; ::LB_ENOMEM.
@@ -328,11 +332,12 @@ LB_API lb_status lb_dataset_channel_stats(const lb_dataset *ds,
  *  and set what you want; all zeros is no augmentation. */
 typedef struct lb_augment {
   int32_t crop_padding;    /**< random crop: pad every side with this many
-                                zeros (after normalisation, as torchvision's
-                                RandomCrop(size, padding) on a normalised
-                                tensor), then cut a window of the original
-                                size at a uniformly random offset; 0 is off,
-                                at most 1024. */
+                                black pixels (0 before normalisation, as
+                                torchvision's RandomCrop(size, padding) on
+                                the image before ToTensor), then cut a
+                                window of the original size at a uniformly
+                                random offset; 0 is off, at most 1024. The
+                                flip, when on, mirrors the cut window. */
   int32_t horizontal_flip; /**< nonzero: mirror left-right with probability
                                 1/2. */
 } lb_augment;

@@ -77,7 +77,8 @@ typedef enum lb_class_metric {
 /**
  * Creates an empty confusion matrix of K classes.
  *
- * @param num_classes K, 1 to 65536.
+ * @param num_classes K, 1 to 65536; the matrix takes 8 K^2 bytes (32 GiB
+ *        at the limit).
  * @param out receives the object, released with lb_metrics_free().
  * @return ::LB_OK; ::LB_EINVAL for a NULL pointer or K out of range;
  *         ::LB_ENOMEM.
@@ -168,7 +169,8 @@ LB_API lb_status lb_metrics_confusion(const lb_metrics *m, int64_t *matrix,
  *        accuracies of an empty group).
  * @return ::LB_OK; ::LB_EINVAL for a NULL pointer; ::LB_EUNSUPPORTED for an
  *         unknown metric; ::LB_ESTATE for a shot accuracy or S1/S2-F1 before
- *         lb_metrics_set_train_counts(), or S2-F1 with one class.
+ *         lb_metrics_set_train_counts(), or S2-F1 with one class (the
+ *         exports write it as null, or an empty CSV value, then).
  */
 LB_API lb_status lb_metrics_get(const lb_metrics *m, lb_metric which,
                                 double *value);
@@ -196,7 +198,9 @@ LB_API lb_status lb_metrics_get_per_class(const lb_metrics *m,
  * objects with "name", "precision", "recall", "f1", "support" and, when
  * set, "train_count") and "confusion" (an array of rows). Like snprintf,
  * it writes at most @p capacity bytes including the terminating zero and
- * always reports the full length.
+ * always reports the full length. Numbers are the shortest decimal that
+ * reads back as the same double, with '.' whatever the locale; whitespace
+ * and line breaks are not part of the contract.
  *
  * @param m the metrics.
  * @param class_names K names (escaped as JSON strings), or NULL for "0",
