@@ -126,13 +126,16 @@ typedef struct parser {
   size_t error_size;
 } parser;
 
-static int reject(parser *p, const char *fmt, ...) {
+int train_error(char *error, size_t error_size, int code, const char *fmt,
+                ...) {
   va_list args;
   va_start(args, fmt);
-  vsnprintf(p->error, p->error_size, fmt, args);
+  vsnprintf(error, error_size, fmt, args);
   va_end(args);
-  return -1;
+  return code;
 }
+
+#define reject(p, ...) train_error((p)->error, (p)->error_size, -1, __VA_ARGS__)
 
 static int parse_integer(parser *p, const char *flag, const char *text,
                          long long low, long long high, long long *value) {

@@ -86,7 +86,16 @@ parse_result parse_options(int argc, char **argv, train_options *options,
 
 void print_usage(FILE *out);
 
-/* "resnet18", "le + random", "cosine" and so on, for reports. */
+/* Writes a one-line message into error[0..error_size) and returns code,
+ * so a failing step reads `return train_error(error, size, 2, "...")`. */
+int train_error(char *error, size_t error_size, int code, const char *fmt,
+                ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* Names of losses, samplers and schedules as the flags spell them. */
 const char *loss_name(lb_loss_kind loss);
 const char *sampler_name(lb_sampler_kind sampler);
 const char *schedule_name(schedule_kind schedule);

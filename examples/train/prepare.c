@@ -7,27 +7,17 @@
  */
 #include "prepare.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #define EXIT_USAGE 2
 #define EXIT_FAILURE_RUN 1
 
-static int report(char *error, size_t error_size, int code, const char *fmt,
-                  ...) {
-  va_list args;
-  va_start(args, fmt);
-  vsnprintf(error, error_size, fmt, args);
-  va_end(args);
-  return code;
-}
-
 /* Missing or unusable data is the user's to fix (exit 2); running out of
  * memory is not. */
 static int library_failure(char *error, size_t error_size, lb_status status) {
   int code = status == LB_ENOMEM ? EXIT_FAILURE_RUN : EXIT_USAGE;
-  return report(error, error_size, code, "%s", lb_last_error());
+  return train_error(error, error_size, code, "%s", lb_last_error());
 }
 
 /* ---- loading -------------------------------------------------------------- */
@@ -115,11 +105,11 @@ static int choose_classes(const train_options *o, prepared_data *d,
   else if (o->profile == PROFILE_COUNTS)
     wanted = o->count_classes;
   if (wanted > available)
-    return report(error, error_size, EXIT_USAGE,
+    return train_error(error, error_size, EXIT_USAGE,
                   "the profile has %d classes but the data has %d", (int)wanted,
                   (int)available);
   if (wanted > TRAIN_MAX_CLASSES || wanted < 2)
-    return report(error, error_size, EXIT_USAGE,
+    return train_error(error, error_size, EXIT_USAGE,
                   "the data has %d classes; lossbal-train handles 2 to %d",
                   (int)wanted, TRAIN_MAX_CLASSES);
   d->classes = wanted;
@@ -156,7 +146,7 @@ static int build_test_split(const train_options *o, prepared_data *d,
       lb_dataset_labels(d->test_set), lb_dataset_size(d->test_set), counts,
       d->classes, NULL, o->seed ^ 0x7e57, &d->test);
   if (status != LB_OK)
-    return report(error, error_size,
+    return train_error(error, error_size,
                   status == LB_ENOMEM ? EXIT_FAILURE_RUN : EXIT_USAGE,
                   "the test split: %s", lb_last_error());
   return 0;
@@ -198,7 +188,7 @@ static int choose_train_counts(const train_options *o, prepared_data *d,
     return library_failure(error, error_size, status);
   for (int32_t k = 0; k < d->classes; k++)
     if (d->train_counts[k] < 1)
-      return report(error, error_size, EXIT_USAGE,
+      return train_error(error, error_size, EXIT_USAGE,
                     "class %d (%s) has no training image left", (int)k,
                     lb_dataset_class_name(d->train_set, k));
   return 0;
@@ -214,7 +204,7 @@ static int build_train_split(const train_options *o, prepared_data *d,
       lb_dataset_labels(d->train_set), lb_dataset_size(d->train_set),
       d->train_counts, d->classes, exclude, o->seed, &d->train);
   if (status != LB_OK)
-    return report(error, error_size,
+    return train_error(error, error_size,
                   status == LB_ENOMEM ? EXIT_FAILURE_RUN : EXIT_USAGE,
                   "the training split: %s", lb_last_error());
   return 0;
@@ -244,12 +234,12 @@ static int check_shapes(prepared_data *d, char *error, size_t error_size) {
   lb_dataset_sample_shape(d->train_set, &d->channels, &d->height, &d->width);
   lb_dataset_sample_shape(d->test_set, &c2, &h2, &w2);
   if (c2 != d->channels || h2 != d->height || w2 != d->width)
-    return report(error, error_size, EXIT_USAGE,
+    return train_error(error, error_size, EXIT_USAGE,
                   "the training images are %dx%dx%d but the test images "
                   "%dx%dx%d", (int)d->channels, (int)d->height, (int)d->width,
                   (int)c2, (int)h2, (int)w2);
   if (d->channels != 1 && d->channels != 3)
-    return report(error, error_size, EXIT_USAGE,
+    return train_error(error, error_size, EXIT_USAGE,
                   "images of %d channels are not supported", (int)d->channels);
   return 0;
 }

@@ -7,18 +7,9 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static int report_error(char *error, size_t error_size, const char *fmt, ...) {
-  va_list args;
-  va_start(args, fmt);
-  vsnprintf(error, error_size, fmt, args);
-  va_end(args);
-  return -1;
-}
 
 /* A metric of a finished method, NaN when it cannot be had. */
 static double metric(const method_result *r, lb_metric which) {
@@ -250,7 +241,7 @@ int write_json(const char *path, const train_options *o,
   snprintf(temporary, sizeof temporary, "%s.tmp", path);
   FILE *f = fopen(temporary, "w");
   if (!f)
-    return report_error(error, error_size, "cannot write '%s': %s", temporary,
+    return train_error(error, error_size, -1, "cannot write '%s': %s", temporary,
                         strerror(errno));
   fputs("{\n", f);
   json_config(f, o, d);
@@ -263,13 +254,13 @@ int write_json(const char *path, const train_options *o,
   int write_failed = ferror(f);
   if (fclose(f) != 0 || write_failed) {
     remove(temporary);
-    return report_error(error, error_size, "cannot write '%s'", temporary);
+    return train_error(error, error_size, -1, "cannot write '%s'", temporary);
   }
   /* The finished file replaces any old one in one step. */
   if (rename(temporary, path) != 0) {
     int saved = errno;
     remove(temporary);
-    return report_error(error, error_size, "cannot write '%s': %s", path,
+    return train_error(error, error_size, -1, "cannot write '%s': %s", path,
                         strerror(saved));
   }
   return 0;
@@ -283,7 +274,7 @@ static int plot_confusions(const char *dir, const prepared_data *d,
   size_t cells = (size_t)d->classes * (size_t)d->classes;
   int64_t *matrix = malloc(cells * sizeof *matrix);
   if (!matrix)
-    return report_error(error, error_size, "out of memory");
+    return train_error(error, error_size, -1, "out of memory");
   int result = 0;
   for (int32_t i = 0; i < count && result == 0; i++) {
     const method_result *r = &results[i];
@@ -307,7 +298,7 @@ static int plot_f1_bars(const char *dir, const prepared_data *d,
   double *values = malloc((size_t)count * (size_t)d->classes * sizeof *values);
   const char *names[TRAIN_MAX_METHODS];
   if (!values)
-    return report_error(error, error_size, "out of memory");
+    return train_error(error, error_size, -1, "out of memory");
   for (int32_t i = 0; i < count; i++) {
     names[i] = results[i].method.name;
     double *row = values + (size_t)i * (size_t)d->classes;
@@ -337,7 +328,7 @@ static int plot_loss_curves(const char *dir, const method_result *results,
     int32_t n = results[i].epochs_done > 0 ? results[i].epochs_done : 1;
     losses[i] = malloc((size_t)n * sizeof *losses[i]);
     if (!losses[i]) {
-      result = report_error(error, error_size, "out of memory");
+      result = train_error(error, error_size, -1, "out of memory");
       break;
     }
     losses[i][0] = NAN;
@@ -363,7 +354,7 @@ int write_plots(const char *dir, const prepared_data *d,
                 const method_result *results, int32_t count, char *error,
                 size_t error_size) {
   if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-    return report_error(error, error_size, "cannot create '%s': %s", dir,
+    return train_error(error, error_size, -1, "cannot create '%s': %s", dir,
                         strerror(errno));
   if (plot_confusions(dir, d, results, count, error, error_size) ||
       plot_f1_bars(dir, d, results, count, error, error_size) ||

@@ -12,7 +12,6 @@
 #include "trainer.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,17 +27,8 @@ static double now_seconds(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int report(char *error, size_t error_size, int code, const char *fmt,
-                  ...) {
-  va_list args;
-  va_start(args, fmt);
-  vsnprintf(error, error_size, fmt, args);
-  va_end(args);
-  return code;
-}
-
 static int failed(char *error, size_t error_size, const char *what) {
-  return report(error, error_size, RUN_FAILED, "%s: %s", what,
+  return train_error(error, error_size, RUN_FAILED, "%s: %s", what,
                 lb_last_error());
 }
 
@@ -165,7 +155,7 @@ static int create_run(const train_options *o, const prepared_data *d,
                         &s->sampler) != LB_OK)
     return failed(error, error_size, "creating the sampler");
   if (!allocate_buffers(o, d, s))
-    return report(error, error_size, RUN_FAILED, "out of memory");
+    return train_error(error, error_size, RUN_FAILED, "out of memory");
   set_schedule(o, s->steps_per_epoch * o->epochs, &s->schedule);
   return RUN_OK;
 }
@@ -210,15 +200,15 @@ static int resume(const train_options *o, const train_method *method,
   lb_status status =
       lb_checkpoint_load(path, s->model, s->optimizer, &epoch, step, &seed);
   if (status != LB_OK)
-    return report(error, error_size,
+    return train_error(error, error_size,
                   status == LB_ENOMEM ? RUN_FAILED : RUN_BAD_INPUT,
                   "--resume: %s", lb_last_error());
   if (seed != o->seed)
-    return report(error, error_size, RUN_BAD_INPUT,
+    return train_error(error, error_size, RUN_BAD_INPUT,
                   "--resume: %s was made with --seed %llu; resume with the "
                   "flags of that run", path, (unsigned long long)seed);
   if (*step > s->steps_per_epoch * o->epochs)
-    return report(error, error_size, RUN_BAD_INPUT,
+    return train_error(error, error_size, RUN_BAD_INPUT,
                   "--resume: %s is at step %lld, beyond the %lld steps of "
                   "--epochs %d", path, (long long)*step,
                   (long long)(s->steps_per_epoch * o->epochs), (int)o->epochs);
@@ -311,7 +301,7 @@ static int train_batch(const train_options *o, const prepared_data *d,
   status = lb_criterion_compute(s->criterion, s->logits, s->labels, count,
                                 loss, s->grad_logits);
   if (status == LB_ENONFINITE)
-    return report(error, error_size, RUN_FAILED,
+    return train_error(error, error_size, RUN_FAILED,
                   "training diverged at step %lld (%s); try a smaller --lr",
                   (long long)step, lb_last_error());
   if (status != LB_OK)
@@ -431,7 +421,7 @@ int run_method(const train_options *o, const prepared_data *d,
   r->method = *method;
   r->epochs = calloc((size_t)o->epochs, sizeof *r->epochs);
   if (!r->epochs)
-    return report(error, error_size, RUN_FAILED, "out of memory");
+    return train_error(error, error_size, RUN_FAILED, "out of memory");
   run_state s;
   int code = create_run(o, d, method, &s, error, error_size);
   int64_t start_step = 0;
