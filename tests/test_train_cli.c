@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "image_writer.h"
 #include "test_scratch.h"
 
 #include <fcntl.h>
@@ -357,6 +358,60 @@ static void test_compare_resumes_each_method(void **state) {
   unlink(ce);
 }
 
+/* A folder of mixed sizes, formats and colour: 3 classes of 12 images, most
+ * 10x10 gray PNG, some RGB JPEG and 13x9 PNG, and one file that is no
+ * image. With no further flag the trainer picks 10x10 gray, skips the bad
+ * file and trains. */
+static void test_folder_with_defaults(void **state) {
+  (void)state;
+  char root[512], path[1024];
+  scratch_path(root, sizeof root, "photos");
+  assert_int_equal(mkdir(root, 0755), 0);
+  const char *classes[3] = {"ant", "bee", "cat"};
+  for (int k = 0; k < 3; k++) {
+    snprintf(path, sizeof path, "%s/%s", root, classes[k]);
+    assert_int_equal(mkdir(path, 0755), 0);
+    for (int i = 0; i < 12; i++) {
+      uint8_t pixels[13 * 10 * 3];
+      for (int p = 0; p < (int)sizeof pixels; p++)
+        pixels[p] = (uint8_t)(k * 80 + (p * (i + 3)) % 60);
+      snprintf(path, sizeof path, "%s/%s/%02d.img", root, classes[k], i);
+      int written = i % 4 == 1   ? lbt_write_jpeg(path, pixels, 10, 10, 3, 90)
+                    : i % 4 == 2 ? lbt_write_png(path, pixels, 13, 9, 1, 8)
+                                 : lbt_write_png(path, pixels, 10, 10, 1, 8);
+      assert_int_equal(written, 0);
+    }
+  }
+  snprintf(path, sizeof path, "%s/bee/notes.txt", root);
+  assert_int_equal(lbt_write_bytes(path, "not an image", 12), 0);
+  char flag[600];
+  snprintf(flag, sizeof flag, "--data=folder:%s", root);
+  const char *args[] = {flag, "--epochs", "1", "--width", "2", "--batch", "8",
+                        "--progress", "always", NULL};
+  run_output *r = run(args);
+  if (r->exit_code != 0)
+    fail_msg("exit %d: %s", r->exit_code, r->err);
+  assert_non_null(strstr(r->out, "3 classes, 1x10x10 images"));
+  /* 12 per class, 2 held out for the test (a fifth of the smallest, bee,
+   * which has 12 images once the text file is left out). */
+  assert_non_null(strstr(r->out, "ant=10 bee=10 cat=10"));
+  assert_non_null(strstr(r->err, "left out 1 files"));
+  /* --progress always draws the live line. */
+  assert_non_null(strstr(r->err, "\r\033[K[le] epoch 1/1 batch"));
+  for (int k = 0; k < 3; k++)
+    for (int i = 0; i < 12; i++) {
+      snprintf(path, sizeof path, "%s/%s/%02d.img", root, classes[k], i);
+      unlink(path);
+    }
+  snprintf(path, sizeof path, "%s/bee/notes.txt", root);
+  unlink(path);
+  for (int k = 0; k < 3; k++) {
+    snprintf(path, sizeof path, "%s/%s", root, classes[k]);
+    rmdir(path);
+  }
+  assert_int_equal(rmdir(root), 0);
+}
+
 static void test_interrupt_leaves_a_checkpoint(void **state) {
   (void)state;
   char checkpoint[512];
@@ -394,6 +449,7 @@ int main(void) {
       cmocka_unit_test(test_compare_writes_table_json_and_plots),
       cmocka_unit_test(test_resume_continues_exactly),
       cmocka_unit_test(test_compare_resumes_each_method),
+      cmocka_unit_test(test_folder_with_defaults),
       cmocka_unit_test(test_interrupt_leaves_a_checkpoint),
   };
   return cmocka_run_group_tests(tests, make_data, remove_data);
