@@ -552,6 +552,12 @@ static void test_dataset_bad_arguments(void **state) {
   std[1] = INFINITY;
   assert_fails_with(lb_dataset_set_normalization(ds, mean, std, CH),
                     LB_ENONFINITE, "std[1]");
+  std[1] = 1e-42f; /* positive, but 1 / (255 std) is infinite */
+  assert_fails_with(lb_dataset_set_normalization(ds, mean, std, CH),
+                    LB_EINVAL, "too small");
+  assert_fails_with(lb_dataset_batch(ds, indices, INT64_MAX / 2, NULL, 0, t,
+                                     NULL),
+                    LB_EINVAL, "more floats than a tensor holds");
   assert_fails_with(lb_dataset_set_normalization(ds, mean, std, 1),
                     LB_EINVAL, "1 values given");
   assert_fails_with(lb_dataset_set_normalization(NULL, mean, std, CH),
@@ -824,6 +830,10 @@ static void test_folder_bad_layouts(void **state) {
   options.height = 70000;
   assert_fails_with(lb_dataset_load_folder(root, &options, &ds), LB_EINVAL,
                     "must be 1 to 65535");
+  options.width = 17000;
+  options.height = 17000;
+  assert_fails_with(lb_dataset_load_folder(root, &options, &ds), LB_EINVAL,
+                    "LB_IMAGE_MAX_PIXELS");
   options = lb_folder_options_default();
   options.struct_size = 8;
   assert_fails_with(lb_dataset_load_folder(root, &options, &ds), LB_EINVAL,

@@ -451,29 +451,47 @@ static void test_jpeg_cmyk_converts_to_rgb(void **state) {
 
 /* ---- channel conversion -------------------------------------------------- */
 
+/* 8-bit colour becomes gray exactly as Pillow's convert("L"): the 601
+ * weights in 16-bit fixed point, rounded, on the bytes. */
+static uint8_t pillow_luma(const uint8_t *rgb) {
+  return (uint8_t)((19595u * rgb[0] + 38470u * rgb[1] + 7471u * rgb[2] +
+                    0x8000u) >> 16);
+}
+
 static void test_rgb_to_gray_uses_601_luma(void **state) {
   (void)state;
   uint8_t *pixels = noisy_pixels(7, 5, 3);
   encoded e = png_of(pixels, 7, 5, 3, 8, 0);
   lb_tensor *t = decode(e, 1, 0, 0, 1, 5, 7);
-  for (int i = 0; i < 35; i++) {
-    float want = luma(pixels[3 * i] / 255.0f, pixels[3 * i + 1] / 255.0f,
-                      pixels[3 * i + 2] / 255.0f);
-    assert_float_equal(lb_tensor_data_const(t)[i], want, 1e-6);
-  }
+  for (int i = 0; i < 35; i++)
+    assert_float_equal(lb_tensor_data_const(t)[i],
+                       pillow_luma(pixels + 3 * i) / 255.0f, 1e-7);
   lb_tensor_free(t);
   free(e.bytes);
 
-  /* pure colours give the weights themselves */
-  const uint8_t primaries[9] = {255, 0, 0, 0, 255, 0, 0, 0, 255};
-  e = png_of(primaries, 3, 1, 3, 8, 0);
-  t = decode(e, 1, 0, 0, 1, 1, 3);
-  assert_float_equal(at(t, 0, 0, 0), 0.299f, 1e-6);
-  assert_float_equal(at(t, 0, 0, 1), 0.587f, 1e-6);
-  assert_float_equal(at(t, 0, 0, 2), 0.114f, 1e-6);
+  /* Pillow's values for the primaries, and a colour where the fixed point
+   * and float weights round differently (float gives 22). */
+  const uint8_t colours[12] = {255, 0, 0, 0, 255, 0, 0, 0, 255, 0, 4, 168};
+  e = png_of(colours, 4, 1, 3, 8, 0);
+  t = decode(e, 1, 0, 0, 1, 1, 4);
+  assert_float_equal(at(t, 0, 0, 0), 76 / 255.0f, 1e-7);
+  assert_float_equal(at(t, 0, 0, 1), 150 / 255.0f, 1e-7);
+  assert_float_equal(at(t, 0, 0, 2), 29 / 255.0f, 1e-7);
+  assert_float_equal(at(t, 0, 0, 3), 21 / 255.0f, 1e-7);
   lb_tensor_free(t);
   free(e.bytes);
   free(pixels);
+
+  /* 16-bit colour keeps its precision: the weights in float. */
+  uint16_t deep[6] = {65535, 0, 0, 1000, 40000, 9};
+  e = png_of(deep, 2, 1, 3, 16, 0);
+  t = decode(e, 1, 0, 0, 1, 1, 2);
+  assert_float_equal(at(t, 0, 0, 0), 0.299f, 1e-6);
+  assert_float_equal(at(t, 0, 0, 1),
+                     luma(1000 / 65535.0f, 40000 / 65535.0f, 9 / 65535.0f),
+                     1e-6);
+  lb_tensor_free(t);
+  free(e.bytes);
 }
 
 static void test_gray_to_rgb_repeats_the_sample(void **state) {

@@ -114,6 +114,11 @@ static void test_long_tail_profiles(void **state) {
 
   assert_fails_with(lb_long_tail_counts(LB_LONG_TAIL_EXP, 10, 20.0, 4,
                                         counts), LB_EINVAL, "rarest class");
+  /* 49 * (1/49)^1 rounds to just below 1 in double: refused, not 0. */
+  assert_fails_with(lb_long_tail_counts(LB_LONG_TAIL_EXP, 49, 49.0, 2,
+                                        counts), LB_EINVAL, "class 1");
+  assert_fails_with(lb_long_tail_counts(LB_LONG_TAIL_STEP, 10, 20.0, 3,
+                                        counts), LB_EINVAL, "class 2");
   assert_fails_with(lb_long_tail_counts(LB_LONG_TAIL_EXP, 10, 0.5, 4, counts),
                     LB_EINVAL, "rho");
   assert_fails_with(lb_long_tail_counts(LB_LONG_TAIL_EXP, 10, NAN, 4, counts),

@@ -56,11 +56,19 @@ static int run_all(const train_options *o, const prepared_data *d,
   return RUN_OK;
 }
 
+/* A table that could not be written is a failure, not a quiet success. */
+static int check_stdout(void) {
+  if (fflush(stdout) != 0 || ferror(stdout))
+    return fail(RUN_FAILED, "cannot write the results to standard output");
+  return RUN_OK;
+}
+
 static int write_outputs(const train_options *o, const prepared_data *d,
                          const method_result *results, int32_t count) {
   char error[512];
   print_table(stdout, d, results, count);
-  fflush(stdout);
+  if (check_stdout() != RUN_OK)
+    return RUN_FAILED;
   if (o->json_path[0] &&
       write_json(o->json_path, o, d, results, count, error, sizeof error))
     return fail(RUN_FAILED, error);
@@ -92,7 +100,10 @@ int main(int argc, char **argv) {
     return fail(code, error);
   }
   print_split(stdout, &options, &data);
-  fflush(stdout);
+  if (check_stdout() != RUN_OK) {
+    release_data(&data);
+    return RUN_FAILED;
+  }
 
   install_interrupt_handler();
   static method_result results[TRAIN_MAX_METHODS];

@@ -401,7 +401,8 @@ static int apply_flag(parser *p, const char *flag, const char *value,
   if (strcmp(flag, "--data") == 0)
     return parse_data(p, value, o);
   if (strcmp(flag, "--image-size") == 0)
-    return parse_int32(p, flag, value, 1, LB_IMAGE_MAX_SIDE, &o->image_size);
+    /* Square images: N x N must stay within LB_IMAGE_MAX_PIXELS. */
+    return parse_int32(p, flag, value, 1, 16384, &o->image_size);
   if (strcmp(flag, "--channels") == 0) {
     if (strcmp(value, "1") && strcmp(value, "3"))
       return reject(p, "--channels: '%s' is not 1 or 3", value);

@@ -25,8 +25,9 @@ typedef struct lb_tensor lb_tensor;
  * read: gray, gray + alpha, RGB, RGBA, palette, 1 to 16 bits per sample
  * (PNG); gray, YCbCr, RGB, CMYK and YCCK, baseline or progressive (JPEG).
  * Alpha is dropped. Colour becomes gray with the ITU-R 601 luma weights
- * `0.299 R + 0.587 G + 0.114 B` (as Pillow's `convert("L")`); gray becomes
- * colour by repeating it. CMYK is converted with `R = (1 - C)(1 - K)`, and
+ * `0.299 R + 0.587 G + 0.114 B`: for 8-bit RGB samples exactly as Pillow's
+ * `convert("L")` computes it, `(19595 R + 38470 G + 7471 B + 32768) >> 16`
+ * on the bytes, otherwise in float; gray becomes colour by repeating it. CMYK is converted with `R = (1 - C)(1 - K)`, and
  * Adobe's inverted CMYK (the common kind in JPEG files) is recognised.
  *
  * Decoded images are `[channels][height][width]` floats in [0, 1] (sample /
@@ -144,7 +145,8 @@ typedef struct lb_dataset lb_dataset;
 
 /**
  * Loads an IDX image file and its IDX label file (the MNIST format), plain
- * or gzip-compressed (detected from the content).
+ * or gzip-compressed (detected from the content; bytes after the end of a
+ * gzip stream are ignored, as zlib's gzread does).
  *
  * The image file must be an unsigned-byte IDX file of 3 dimensions (count,
  * rows, columns); the label file an unsigned-byte IDX file of 1 dimension
@@ -409,8 +411,8 @@ LB_API lb_status lb_profile_counts(const char *name, int64_t *counts,
 /** Shapes of a long-tailed count profile. Values are fixed and
  *  append-only. */
 typedef enum lb_long_tail_kind {
-  LB_LONG_TAIL_EXP = 0, /**< `n_i = floor(n_max * rho^(-i / (K - 1)))`, as
-                             CIFAR-10-LT is built */
+  LB_LONG_TAIL_EXP = 0, /**< `n_i = floor(n_max * (1/rho)^(i / (K - 1)))`,
+                             as CIFAR-10-LT is built */
   LB_LONG_TAIL_STEP = 1 /**< the first ceil(K / 2) classes at n_max, the
                              others at floor(n_max / rho) */
 } lb_long_tail_kind;
@@ -418,18 +420,21 @@ typedef enum lb_long_tail_kind {
 /**
  * The counts of a long-tailed profile of K classes.
  *
- * ::LB_LONG_TAIL_EXP: `n_i = floor(n_max * rho^(-i / (K - 1)))` (n_max for
- * K = 1). ::LB_LONG_TAIL_STEP: the first `ceil(K / 2)` classes get n_max,
- * the others `floor(n_max / rho)`.
+ * ::LB_LONG_TAIL_EXP: `n_i = floor(n_max * (1/rho)^(i / (K - 1)))` (n_max
+ * for K = 1), computed in double exactly as the CIFAR-LT reference code
+ * computes it (`pow(1/rho, i / (K - 1.0))`), so that the published counts
+ * come out; where the exact value is a whole number the rounding of pow()
+ * may give one less. ::LB_LONG_TAIL_STEP: the first `ceil(K / 2)` classes
+ * get n_max, the others `floor(n_max / rho)`.
  *
  * @param kind the shape.
  * @param n_max the count of the largest class, >= 1.
  * @param rho the imbalance ratio n_max / n_min, >= 1 and finite.
  * @param num_classes K, 1 to ::LB_PROFILE_MAX_CLASSES.
  * @param counts receives K counts.
- * @return ::LB_OK; ::LB_EINVAL for a NULL pointer or a value out of range
- *         (also when a count would be 0); ::LB_EUNSUPPORTED for an unknown
- *         kind.
+ * @return ::LB_OK; ::LB_EINVAL for a NULL pointer or a value out of range,
+ *         or when a count would be 0 (the message names the class);
+ *         ::LB_EUNSUPPORTED for an unknown kind.
  */
 LB_API lb_status lb_long_tail_counts(lb_long_tail_kind kind, int64_t n_max,
                                      double rho, int32_t num_classes,

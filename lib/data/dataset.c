@@ -230,6 +230,13 @@ lb_status lb_dataset_set_normalization(lb_dataset *ds, const float *mean,
     if (!(std[c] > 0.0f))
       return lb_fail(LB_EINVAL, "%s: std[%d] = %g; it must be > 0", who,
                      (int)c, (double)std[c]);
+    /* lb_dataset_batch() multiplies by 1 / (255 std) and adds -mean / std;
+     * both must be finite floats. */
+    float scale = 1.0f / (255.0f * std[c]), shift = -mean[c] / std[c];
+    if (!isfinite(scale) || !isfinite(shift))
+      return lb_fail(LB_EINVAL, "%s: std[%d] = %g is too small for mean[%d] "
+                     "= %g", who, (int)c, (double)std[c], (int)c,
+                     (double)mean[c]);
   }
   memcpy(ds->mean, mean, (size_t)channels * sizeof(float));
   memcpy(ds->std, std, (size_t)channels * sizeof(float));
@@ -321,13 +328,16 @@ lb_status lb_dataset_batch(const lb_dataset *ds, const int64_t *indices,
   if (status != LB_OK)
     return status;
   int64_t wanted = 0;
-  if (!lb_mul_i64(count, ds->sample_bytes, &wanted) ||
-      lb_tensor_numel(images) != wanted)
+  if (!lb_mul_i64(count, ds->sample_bytes, &wanted))
+    return lb_fail(LB_EINVAL, "%s: count = %lld samples of %dx%dx%d are more "
+                   "floats than a tensor holds", who, (long long)count,
+                   (int)ds->channels, (int)ds->height, (int)ds->width);
+  if (lb_tensor_numel(images) != wanted)
     return lb_fail(LB_EINVAL,
                    "%s: images has %lld elements; %lld samples of %dx%dx%d "
                    "need %lld", who, (long long)lb_tensor_numel(images),
                    (long long)count, (int)ds->channels, (int)ds->height,
-                   (int)ds->width, (long long)(count * ds->sample_bytes));
+                   (int)ds->width, (long long)wanted);
   for (int64_t i = 0; i < count; i++)
     if (indices[i] < 0 || indices[i] >= ds->count)
       return lb_fail(LB_EINVAL, "%s: indices[%lld] = %lld is outside [0, %lld)",

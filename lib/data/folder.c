@@ -14,7 +14,7 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,8 +233,23 @@ typedef struct file_step {
   folder_listing *listing;
   lb_dataset *ds;       /* decode step: the dataset being filled */
   int64_t *slot_of;     /* decode step: sample index of each file, or -1 */
-  int32_t chunks;
+  atomic_llong next_file; /* the next file a thread takes */
 } file_step;
+
+/* The next file for the calling thread, or -1 when none is left. Threads
+ * take files one at a time, so a slow file (a large JPEG) holds up only
+ * its own thread. */
+static int64_t take_file(file_step *step) {
+  int64_t i = (int64_t)atomic_fetch_add(&step->next_file, 1);
+  return i < step->listing->file_count ? i : -1;
+}
+
+/* One chunk per thread of the library's setting: the memory promise (one
+ * full-size image per thread) and lb_set_num_threads() both hold. */
+static int32_t file_chunks(int64_t file_count) {
+  int64_t threads = lb_get_num_threads();
+  return (int32_t)(threads < file_count ? threads : file_count);
+}
 
 static lb_status probe_file(const char *who, folder_file *file) {
   uint8_t *bytes = NULL;
@@ -248,10 +263,9 @@ static lb_status probe_file(const char *who, folder_file *file) {
 }
 
 static void probe_chunk(void *context, int32_t chunk) {
+  (void)chunk;
   file_step *step = context;
-  int64_t count = step->listing->file_count;
-  int64_t end = lb_chunk_begin(count, chunk + 1, step->chunks);
-  for (int64_t i = lb_chunk_begin(count, chunk, step->chunks); i < end; i++) {
+  for (int64_t i = take_file(step); i >= 0; i = take_file(step)) {
     folder_file *file = &step->listing->files[i];
     if (file->status == LB_OK)
       file->status = probe_file(step->who, file);
@@ -266,7 +280,9 @@ static uint8_t to_byte(float value) {
     return 0;
   if (scaled >= 255.0f)
     return 255;
-  return (uint8_t)lrintf(scaled);
+  /* Half up, in plain arithmetic: the result must not depend on a
+   * thread's floating-point rounding mode. */
+  return (uint8_t)(scaled + 0.5f);
 }
 
 static lb_status decode_file(const char *who, const lb_dataset *ds,
@@ -291,10 +307,9 @@ static lb_status decode_file(const char *who, const lb_dataset *ds,
 }
 
 static void decode_chunk(void *context, int32_t chunk) {
+  (void)chunk;
   file_step *step = context;
-  int64_t count = step->listing->file_count;
-  int64_t end = lb_chunk_begin(count, chunk + 1, step->chunks);
-  for (int64_t i = lb_chunk_begin(count, chunk, step->chunks); i < end; i++) {
+  for (int64_t i = take_file(step); i >= 0; i = take_file(step)) {
     folder_file *file = &step->listing->files[i];
     int64_t slot = step->slot_of[i];
     if (slot >= 0)
@@ -302,13 +317,6 @@ static void decode_chunk(void *context, int32_t chunk) {
           decode_file(step->who, step->ds, file,
                       step->ds->samples + slot * step->ds->sample_bytes);
   }
-}
-
-/* Chunks for the per-file steps: a few per thread, so that a slow file
- * (a large JPEG) does not leave the other threads idle for long. */
-static int32_t file_chunks(int64_t file_count) {
-  int64_t chunks = (int64_t)lb_get_num_threads() * 4;
-  return (int32_t)(chunks < file_count ? chunks : file_count);
 }
 
 /* After a step: without skipping, the first failed file (in listing order)
@@ -323,8 +331,12 @@ static lb_status first_failure(const char *who, folder_listing *listing,
       continue;
     if (file->status == LB_ENOMEM)
       return lb_fail(LB_ENOMEM, "%s: out of memory", who);
-    if (!ds)
-      return probe_file(who, file);
+    if (!ds) {
+      lb_status status = probe_file(who, file);
+      return status != LB_OK ? status
+                             : lb_fail(LB_EIO, "%s: reading '%s' failed once",
+                                       who, file->path);
+    }
     uint8_t *scratch = lb_alloc((size_t)ds->sample_bytes);
     if (!scratch)
       return lb_fail(LB_ENOMEM, "%s: out of memory", who);
@@ -367,8 +379,8 @@ static lb_status check_skipping(const char *who, const char *root,
 
 static lb_status run_probe_step(const char *who, const char *root,
                                 folder_listing *listing, int skip_bad) {
-  file_step step = {who, listing, NULL, NULL, file_chunks(listing->file_count)};
-  lb_parallel_for(probe_chunk, &step, step.chunks);
+  file_step step = {who, listing, NULL, NULL, 0};
+  lb_parallel_for(probe_chunk, &step, file_chunks(listing->file_count));
   return skip_bad ? check_skipping(who, root, listing)
                   : first_failure(who, listing, NULL);
 }
@@ -439,6 +451,10 @@ static lb_status check_options(const char *who, const lb_folder_options *o) {
     return lb_fail(LB_EINVAL, "%s: options->height = %d and width = %d must "
                    "be 1 to %d", who, (int)o->height, (int)o->width,
                    LB_IMAGE_MAX_SIDE);
+  if ((int64_t)o->height * o->width > LB_IMAGE_MAX_PIXELS)
+    return lb_fail(LB_EINVAL, "%s: options->height x width = %d x %d is more "
+                   "than LB_IMAGE_MAX_PIXELS", who, (int)o->height,
+                   (int)o->width);
   return LB_OK;
 }
 
@@ -504,9 +520,8 @@ static lb_status decode_all(const char *who, const char *root,
                        : lb_fail(LB_ENOMEM, "%s: out of memory", who);
   }
   if (status == LB_OK) {
-    file_step step = {who, listing, ds, slot_of,
-                      file_chunks(listing->file_count)};
-    lb_parallel_for(decode_chunk, &step, step.chunks);
+    file_step step = {who, listing, ds, slot_of, 0};
+    lb_parallel_for(decode_chunk, &step, file_chunks(listing->file_count));
     status = o->skip_bad_files ? check_skipping(who, root, listing)
                                : first_failure(who, listing, ds);
   }

@@ -133,6 +133,14 @@ static void convert_to_planes(const lb_raw_image *image, int32_t channels,
     } else if (image->layout == LB_PIXELS_GRAY ||
                image->layout == LB_PIXELS_GRAY_ALPHA) {
       red[p] = r; /* gray stays exact */
+    } else if (image->bits == 8 && (image->layout == LB_PIXELS_RGB ||
+                                    image->layout == LB_PIXELS_RGBA)) {
+      /* Pillow's convert("L") in its own fixed point, so that a folder of
+       * colour images made gray gives torchvision's bytes exactly. */
+      const uint8_t *in = image->samples + p * (size_t)stride;
+      uint32_t luma = (19595u * in[0] + 38470u * in[1] + 7471u * in[2] +
+                       0x8000u) >> 16;
+      red[p] = scale8[luma];
     } else {
       red[p] = 0.299f * r + 0.587f * g + 0.114f * b;
     }

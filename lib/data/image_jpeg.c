@@ -174,6 +174,9 @@ static lb_status jpeg_job_execute(jpeg_job *job) {
   job->errors.emit_message = jpeg_job_emit_message;
   /* jpeg_create_decompress can fail (out of memory) through error_exit. */
   if (setjmp(job->jump)) {
+    /* libjpeg's memory manager may exist already; cinfo started zeroed, so
+     * destroying is safe either way. */
+    jpeg_destroy_decompress(&job->cinfo);
     return lb_fail(LB_ENOMEM, "%s: cannot start the JPEG reader for '%s': %s",
                    job->who, job->name, job->message);
   }

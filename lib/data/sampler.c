@@ -132,6 +132,19 @@ static lb_status group_positions(const char *who, lb_sampler *s,
   return LB_OK;
 }
 
+/* n^q, with the common powers exact: sqrt() is correctly rounded
+ * everywhere, pow() only in some C libraries, and the draws should not
+ * depend on which. */
+static double class_weight(double n, double q) {
+  if (q == 0.0)
+    return 1.0;
+  if (q == 0.5)
+    return sqrt(n);
+  if (q == 1.0)
+    return n;
+  return pow(n, q);
+}
+
 static lb_status build_cumulative(const char *who, lb_sampler *s,
                                   const lb_sampler_options *o) {
   if (s->kind == LB_SAMPLER_POWER) {
@@ -148,7 +161,8 @@ static lb_status build_cumulative(const char *who, lb_sampler *s,
   for (int64_t i = 0; i < s->cumulative_count; i++) {
     if (s->kind == LB_SAMPLER_POWER) {
       int32_t c = s->present[i];
-      running += pow((double)(s->first[c + 1] - s->first[c]), o->power);
+      running += class_weight((double)(s->first[c + 1] - s->first[c]),
+                              o->power);
     } else {
       running += o->weights[i];
     }

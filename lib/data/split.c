@@ -79,10 +79,6 @@ lb_status lb_long_tail_counts(lb_long_tail_kind kind, int64_t n_max,
   if (num_classes < 1 || num_classes > LB_PROFILE_MAX_CLASSES)
     return lb_fail(LB_EINVAL, "%s: num_classes = %d is outside [1, %d]", who,
                    (int)num_classes, LB_PROFILE_MAX_CLASSES);
-  if (floor((double)n_max / rho) < 1.0)
-    return lb_fail(LB_EINVAL, "%s: n_max / rho = %lld / %g is below 1, so "
-                   "the rarest class would be empty", who, (long long)n_max,
-                   rho);
   for (int32_t i = 0; i < num_classes; i++) {
     double count;
     if (kind == LB_LONG_TAIL_EXP)
@@ -95,6 +91,10 @@ lb_status lb_long_tail_counts(lb_long_tail_kind kind, int64_t n_max,
     else
       count = i < (num_classes + 1) / 2 ? (double)n_max
                                         : (double)n_max / rho;
+    if (count < 1.0)
+      return lb_fail(LB_EINVAL, "%s: class %d of n_max %lld at rho %g would "
+                     "have %g samples, so the rarest class would be empty",
+                     who, (int)i, (long long)n_max, rho, count);
     counts[i] = (int64_t)floor(count);
   }
   return LB_OK;
