@@ -12,6 +12,7 @@
 #include "core/core_internal.h"
 #include "lossbal/lossbal.h"
 #include "nn/conv2d.h"
+#include "nn/conv_winograd.h"
 #include "test_support.h"
 
 #include <math.h>
@@ -493,11 +494,18 @@ static size_t block_bytes(int64_t k, int64_t co, int64_t images, int64_t p) {
 static void test_workspace_holds_a_block_of_at_least_1024_output_pixels(
     void **state) {
   (void)state;
-  /* 784 pixels: blocks of 2 images. */
+  /* 784 pixels: blocks of 2 images; a layer Winograd may take gets room
+   * for whichever algorithm needs more. */
   conv_case layer1 = {64, 64, 28, 28, 64, 3, 3, 1, 1, 1, 1, false};
   lb_conv2d_geometry g = valid_geometry(&layer1);
+  size_t gemm = block_bytes(64 * 9, 64, 2, 784);
+  size_t winograd = lb_winograd_workspace_bytes(&g);
   assert_int_equal(lb_conv2d_workspace_bytes(&g),
-                   block_bytes(64 * 9, 64, 2, 784));
+                   winograd > gemm ? winograd : gemm);
+  conv_case few_channels = {64, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1, false};
+  g = valid_geometry(&few_channels);
+  assert_int_equal(lb_conv2d_workspace_bytes(&g),
+                   block_bytes(16 * 9, 16, 2, 784));
   /* 196 pixels: blocks of 6 images, but the batch has 4. */
   conv_case downsample = {4, 64, 28, 28, 128, 1, 1, 2, 2, 0, 0, false};
   g = valid_geometry(&downsample);
@@ -763,6 +771,100 @@ static void test_pointwise_stride_2_gather_agrees_with_general_path(
     assert_pointwise_agrees_with_centred_3x3(&cases[i]);
 }
 
+/* ---- Winograd F(2x2, 3x3) ------------------------------------------------ */
+
+/* The 3x3, stride 1, padding 1 shapes Winograd takes: odd and even sizes
+ * (a last tile half outside the image), 1-pixel images, one channel, more
+ * channels than a tile, blocks of several images, with and without bias. */
+static const conv_case winograd_cases[] = {
+    {1, 1, 1, 1, 1, 3, 3, 1, 1, 1, 1, false},
+    {2, 3, 2, 2, 4, 3, 3, 1, 1, 1, 1, true},
+    {3, 2, 5, 7, 3, 3, 3, 1, 1, 1, 1, true},
+    {1, 17, 6, 6, 5, 3, 3, 1, 1, 1, 1, false},
+    {5, 4, 9, 4, 6, 3, 3, 1, 1, 1, 1, true},
+    {2, 8, 28, 28, 8, 3, 3, 1, 1, 1, 1, false},
+    {70, 3, 4, 4, 2, 3, 3, 1, 1, 1, 1, false}, /* several blocks of images */
+    {2, 5, 13, 1, 3, 3, 3, 1, 1, 1, 1, true},
+};
+
+static void run_winograd(conv_run *run) {
+  float *workspace = nan_floats(
+      (int64_t)(lb_winograd_workspace_bytes(&run->g) / sizeof(float)));
+  lb_winograd_forward(&run->g, run->input, run->weight, run->bias,
+                      run->output, workspace);
+  lb_winograd_backward(&run->g, run->input, run->weight, run->grad_output,
+                       run->grad_input, run->grad_weight, run->grad_bias,
+                       workspace);
+  free(workspace);
+}
+
+static void test_winograd_matches_naive_reference(void **state) {
+  (void)state;
+  for (size_t i = 0; i < sizeof winograd_cases / sizeof *winograd_cases; i++) {
+    lb_conv2d_geometry g = valid_geometry(&winograd_cases[i]);
+    assert_true(lb_winograd_applies(&g));
+    conv_run run = random_run(&g, winograd_cases[i].bias, 700 + i);
+    run_winograd(&run);
+    assert_run_matches_reference(&run);
+    free_run(&run);
+  }
+}
+
+static void test_winograd_agrees_with_gemm_path(void **state) {
+  (void)state;
+  const conv_case layer = {4, 16, 14, 14, 32, 3, 3, 1, 1, 1, 1, false};
+  lb_conv2d_geometry g = valid_geometry(&layer);
+  conv_run gemm = random_run(&g, false, 77), winograd = random_run(&g, false,
+                                                                    77);
+  run_kernels(&gemm);
+  run_winograd(&winograd);
+  double *want = widened(gemm.output, output_count(&g));
+  assert_close(winograd.output, want, output_count(&g), TOLERANCE, "output",
+               &g);
+  free(want);
+  want = widened(gemm.grad_input, input_count(&g));
+  assert_close(winograd.grad_input, want, input_count(&g), TOLERANCE,
+               "grad_input", &g);
+  free(want);
+  want = widened(gemm.grad_weight, weight_count(&g));
+  assert_close(winograd.grad_weight, want, weight_count(&g), TOLERANCE,
+               "grad_weight", &g);
+  free(want);
+  free_run(&gemm);
+  free_run(&winograd);
+}
+
+static void test_winograd_only_for_3x3_stride_1_padding_1(void **state) {
+  (void)state;
+  const conv_case others[] = {{1, 2, 8, 8, 2, 3, 3, 2, 2, 1, 1, false},
+                              {1, 2, 8, 8, 2, 3, 3, 1, 1, 0, 0, false},
+                              {1, 2, 8, 8, 2, 1, 1, 1, 1, 0, 0, false},
+                              {1, 2, 8, 8, 2, 5, 5, 1, 1, 2, 2, false}};
+  for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
+    lb_conv2d_geometry g = valid_geometry(&others[i]);
+    assert_false(lb_winograd_applies(&g));
+  }
+}
+
+static void test_winograd_same_with_any_thread_count(void **state) {
+  (void)state;
+  const conv_case layer = {3, 6, 11, 9, 7, 3, 3, 1, 1, 1, 1, true};
+  lb_conv2d_geometry g = valid_geometry(&layer);
+  int32_t threads = lb_get_num_threads();
+  conv_run one = random_run(&g, true, 5), many = random_run(&g, true, 5);
+  assert_int_equal(lb_set_num_threads(1), LB_OK);
+  run_winograd(&one);
+  assert_int_equal(lb_set_num_threads(5), LB_OK);
+  run_winograd(&many);
+  assert_int_equal(lb_set_num_threads(threads), LB_OK);
+  assert_memory_equal(one.output, many.output,
+                      (size_t)output_count(&g) * sizeof(float));
+  assert_memory_equal(one.grad_input, many.grad_input,
+                      (size_t)input_count(&g) * sizeof(float));
+  free_run(&one);
+  free_run(&many);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_geometry_derives_output_size_like_pytorch),
@@ -789,6 +891,10 @@ int main(void) {
           test_pointwise_stride_1_fast_path_agrees_with_general_path),
       cmocka_unit_test(
           test_pointwise_stride_2_gather_agrees_with_general_path),
+      cmocka_unit_test(test_winograd_matches_naive_reference),
+      cmocka_unit_test(test_winograd_agrees_with_gemm_path),
+      cmocka_unit_test(test_winograd_only_for_3x3_stride_1_padding_1),
+      cmocka_unit_test(test_winograd_same_with_any_thread_count),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

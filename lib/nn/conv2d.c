@@ -32,11 +32,13 @@
  * worker, which polls for a moment before it sleeps.)
  */
 #include "conv2d.h"
+#include "conv_winograd.h"
 
 #include "../core/core_internal.h"
 
 #include <cblas.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A GEMM narrower than this runs markedly below OpenBLAS's full speed
@@ -96,8 +98,38 @@ static float *staging_area(const lb_conv2d_geometry *g, float *workspace) {
   return workspace + columns_floats(g);
 }
 
-size_t lb_conv2d_workspace_bytes(const lb_conv2d_geometry *g) {
+/* ---- the choice of algorithm --------------------------------------------- */
+
+/* The one place that decides how a convolution is computed: Winograd
+ * F(2x2, 3x3) (conv_winograd.c) for the 3x3, stride 1, padding 1 layers
+ * with at least WINOGRAD_MIN_CHANNELS input channels, im2col + GEMM (this
+ * file) for everything else. With few channels the transforms cost more
+ * than the multiplications they save. LOSSBAL_CONV=gemm in the environment
+ * turns Winograd off, for comparisons (docs/performance.md). */
+#define WINOGRAD_MIN_CHANNELS 32
+
+static bool winograd_switched_off(void) {
+  const char *setting = getenv("LOSSBAL_CONV");
+  return setting && strcmp(setting, "gemm") == 0;
+}
+
+static bool use_winograd(const lb_conv2d_geometry *g) {
+  return lb_winograd_applies(g) && g->in_channels >= WINOGRAD_MIN_CHANNELS &&
+         !winograd_switched_off();
+}
+
+static size_t gemm_workspace_bytes(const lb_conv2d_geometry *g) {
   return (size_t)(columns_floats(g) + staging_floats(g)) * sizeof(float);
+}
+
+/* Enough for either algorithm where Winograd could be chosen, so that the
+ * size never depends on the environment. */
+size_t lb_conv2d_workspace_bytes(const lb_conv2d_geometry *g) {
+  size_t gemm = gemm_workspace_bytes(g);
+  if (!lb_winograd_applies(g) || g->in_channels < WINOGRAD_MIN_CHANNELS)
+    return gemm;
+  size_t winograd = lb_winograd_workspace_bytes(g);
+  return winograd > gemm ? winograd : gemm;
 }
 
 /* ---- geometry validation ------------------------------------------------- */
@@ -411,6 +443,10 @@ static void forward_gemm(const lb_conv2d_geometry *g, const float *columns,
 void lb_conv2d_forward(const lb_conv2d_geometry *g, const float *input,
                        const float *weight, const float *bias, float *output,
                        float *workspace) {
+  if (use_winograd(g)) {
+    lb_winograd_forward(g, input, weight, bias, output, workspace);
+    return;
+  }
   for (int64_t first = 0; first < g->batch; first += images_per_block(g)) {
     int64_t images = block_images(g, first);
     const float *columns =
@@ -484,6 +520,11 @@ void lb_conv2d_backward(const lb_conv2d_geometry *g, const float *input,
                         const float *weight, const float *grad_output,
                         float *grad_input, float *grad_weight,
                         float *grad_bias, float *workspace) {
+  if (use_winograd(g)) {
+    lb_winograd_backward(g, input, weight, grad_output, grad_input,
+                         grad_weight, grad_bias, workspace);
+    return;
+  }
   if (grad_bias) bias_gradient(g, grad_output, grad_bias);
   for (int64_t first = 0; first < g->batch; first += images_per_block(g)) {
     int64_t images = block_images(g, first);

@@ -1,0 +1,531 @@
+/* Winograd F(2x2, 3x3) convolution (Lavin and Gray, "Fast Algorithms for
+ * Convolutional Neural Networks", 2016), forward and backward, for 3x3
+ * kernels at stride 1 with padding 1 (see conv_winograd.h).
+ *
+ * The output is cut into 2x2 tiles; tile t of a channel reads the 4x4 input
+ * patch around it. With the transforms
+ *   U = G g G^T      (each 3x3 filter g becomes 4x4),
+ *   V = B^T d B      (each 4x4 input patch d),
+ *   Y = A^T M A      (each 4x4 product M becomes the 2x2 output tile),
+ * the convolution is, for each of the 16 positions k of a 4x4 tile, one
+ * GEMM over the channels:  M_k [Co, T] = U_k [Co, Ci] * V_k [Ci, T],
+ * 16 multiplications per 4 outputs and input channel instead of 36.
+ *
+ * Backward, with Z = A dY A^T the 4x4 transform of each 2x2 output-gradient
+ * tile (the transpose of the output transform):
+ *   dU_k [Co, Ci] = Z_k [Co, T] * V_k^T     then  dg = G^T dU G,
+ *   dV_k [Ci, T]  = U_k^T * Z_k             then  dd = B dV B^T, added onto
+ *                                                 the (overlapping) patches.
+ * Every step is the transpose of a forward step, so the gradients are exact
+ * for the forward that was computed, as the GEMM path's are.
+ *
+ * As in conv2d.c, the batch goes in blocks of images so that each GEMM has
+ * at least MIN_TILE_COLUMNS columns while the workspace stays bounded; the
+ * transforms are split over the library's pool by (image, channel), the
+ * GEMMs run on OpenBLAS's threads.
+ */
+#include "conv_winograd.h"
+
+#include "../core/core_internal.h"
+
+#include <cblas.h>
+#include <string.h>
+
+/* Positions of a transformed 4x4 tile: the number of GEMMs. */
+#define TILE_TAPS 16
+
+/* Fewest GEMM columns (tiles) per block, as MIN_GEMM_COLUMNS in conv2d.c. */
+#define MIN_TILE_COLUMNS 1024
+
+/* ---- sizes --------------------------------------------------------------- */
+
+bool lb_winograd_applies(const lb_conv2d_geometry *g) {
+  return g->kernel_h == 3 && g->kernel_w == 3 && g->stride_h == 1 &&
+         g->stride_w == 1 && g->pad_h == 1 && g->pad_w == 1;
+}
+
+static int64_t tile_rows(const lb_conv2d_geometry *g) {
+  return (g->out_h + 1) / 2;
+}
+
+static int64_t tile_cols(const lb_conv2d_geometry *g) {
+  return (g->out_w + 1) / 2;
+}
+
+static int64_t tiles_per_image(const lb_conv2d_geometry *g) {
+  return tile_rows(g) * tile_cols(g);
+}
+
+static int64_t images_per_block(const lb_conv2d_geometry *g) {
+  int64_t per_image = tiles_per_image(g);
+  int64_t images = (MIN_TILE_COLUMNS + per_image - 1) / per_image;
+  return images < g->batch ? images : g->batch;
+}
+
+static int64_t plane_size(const lb_conv2d_geometry *g) {
+  return g->in_h * g->in_w; /* = out_h * out_w at stride 1, padding 1 */
+}
+
+/* The workspace, in floats: U and dU [16, Co, Ci], then V [16, Ci, T] and
+ * M (or Z) [16, Co, T] of one block of T tiles. */
+typedef struct winograd_buffers {
+  float *u, *du, *v, *m;
+} winograd_buffers;
+
+static int64_t filter_floats(const lb_conv2d_geometry *g) {
+  return TILE_TAPS * g->out_channels * g->in_channels;
+}
+
+static int64_t block_columns(const lb_conv2d_geometry *g) {
+  return images_per_block(g) * tiles_per_image(g);
+}
+
+size_t lb_winograd_workspace_bytes(const lb_conv2d_geometry *g) {
+  int64_t floats = 2 * filter_floats(g) +
+                   TILE_TAPS * (g->in_channels + g->out_channels) *
+                       block_columns(g);
+  return (size_t)floats * sizeof(float);
+}
+
+static winograd_buffers carve(const lb_conv2d_geometry *g, float *workspace) {
+  winograd_buffers b;
+  b.u = workspace;
+  b.du = b.u + filter_floats(g);
+  b.v = b.du + filter_floats(g);
+  b.m = b.v + TILE_TAPS * g->in_channels * block_columns(g);
+  return b;
+}
+
+/* ---- the 4x4 transforms -------------------------------------------------- */
+
+/* Each transform applies one 1-D transform to the rows of a small matrix,
+ * then to its columns; the 1-D transforms are written out, as they are a
+ * handful of additions. */
+
+/* One row of B^T d B: [a - c, b + c, c - b, b - e]; also the 1-D form of
+ * B^T on the left. */
+static void input_1d(const float in[4], float out[4]) {
+  out[0] = in[0] - in[2];
+  out[1] = in[1] + in[2];
+  out[2] = in[2] - in[1];
+  out[3] = in[1] - in[3];
+}
+
+/* The 1-D form of B on the left, the transpose of input_1d(). */
+static void input_1d_transposed(const float in[4], float out[4]) {
+  out[0] = in[0];
+  out[1] = in[1] - in[2] + in[3];
+  out[2] = in[1] + in[2] - in[0];
+  out[3] = -in[3];
+}
+
+/* The 1-D form of G: 3 values to 4. */
+static void filter_1d(const float in[3], float out[4]) {
+  out[0] = in[0];
+  out[1] = 0.5f * (in[0] + in[1] + in[2]);
+  out[2] = 0.5f * (in[0] - in[1] + in[2]);
+  out[3] = in[2];
+}
+
+/* The 1-D form of G^T: 4 values to 3, the transpose of filter_1d(). */
+static void filter_1d_transposed(const float in[4], float out[3]) {
+  out[0] = in[0] + 0.5f * (in[1] + in[2]);
+  out[1] = 0.5f * (in[1] - in[2]);
+  out[2] = in[3] + 0.5f * (in[1] + in[2]);
+}
+
+/* The 1-D form of A^T: 4 values to 2. */
+static void output_1d(const float in[4], float out[2]) {
+  out[0] = in[0] + in[1] + in[2];
+  out[1] = in[1] - in[2] - in[3];
+}
+
+/* The 1-D form of A: 2 values to 4, the transpose of output_1d(). */
+static void output_1d_transposed(const float in[2], float out[4]) {
+  out[0] = in[0];
+  out[1] = in[0] + in[1];
+  out[2] = in[0] - in[1];
+  out[3] = -in[1];
+}
+
+/* U = G g G^T for one 3x3 filter; u[k] for k = 4 i + j. */
+static void transform_filter(const float g[9], float u[16]) {
+  float rows[3][4], column[3], out[4];
+  for (int r = 0; r < 3; r++)
+    filter_1d(g + 3 * r, rows[r]);
+  for (int j = 0; j < 4; j++) {
+    for (int r = 0; r < 3; r++)
+      column[r] = rows[r][j];
+    filter_1d(column, out);
+    for (int i = 0; i < 4; i++)
+      u[4 * i + j] = out[i];
+  }
+}
+
+/* dg = G^T dU G for one filter. */
+static void transform_filter_gradient(const float du[16], float dg[9]) {
+  float rows[4][3], column[4], out[3];
+  for (int i = 0; i < 4; i++)
+    filter_1d_transposed(du + 4 * i, rows[i]);
+  for (int j = 0; j < 3; j++) {
+    for (int i = 0; i < 4; i++)
+      column[i] = rows[i][j];
+    filter_1d_transposed(column, out);
+    for (int r = 0; r < 3; r++)
+      dg[3 * r + j] = out[r];
+  }
+}
+
+/* V = B^T d B. */
+static void transform_patch(const float d[16], float v[16]) {
+  float rows[4][4], column[4], out[4];
+  for (int i = 0; i < 4; i++)
+    input_1d(d + 4 * i, rows[i]);
+  for (int j = 0; j < 4; j++) {
+    for (int i = 0; i < 4; i++)
+      column[i] = rows[i][j];
+    input_1d(column, out);
+    for (int i = 0; i < 4; i++)
+      v[4 * i + j] = out[i];
+  }
+}
+
+/* dd = B dV B^T. */
+static void transform_patch_gradient(const float dv[16], float dd[16]) {
+  float rows[4][4], column[4], out[4];
+  for (int i = 0; i < 4; i++)
+    input_1d_transposed(dv + 4 * i, rows[i]);
+  for (int j = 0; j < 4; j++) {
+    for (int i = 0; i < 4; i++)
+      column[i] = rows[i][j];
+    input_1d_transposed(column, out);
+    for (int i = 0; i < 4; i++)
+      dd[4 * i + j] = out[i];
+  }
+}
+
+/* Y = A^T M A: 4x4 to 2x2. */
+static void transform_product(const float m[16], float y[4]) {
+  float rows[4][2], column[4], out[2];
+  for (int i = 0; i < 4; i++)
+    output_1d(m + 4 * i, rows[i]);
+  for (int j = 0; j < 2; j++) {
+    for (int i = 0; i < 4; i++)
+      column[i] = rows[i][j];
+    output_1d(column, out);
+    y[j] = out[0];
+    y[2 + j] = out[1];
+  }
+}
+
+/* Z = A dY A^T: 2x2 to 4x4. */
+static void transform_output_gradient(const float dy[4], float z[16]) {
+  float rows[2][4], column[2], out[4];
+  for (int i = 0; i < 2; i++)
+    output_1d_transposed(dy + 2 * i, rows[i]);
+  for (int j = 0; j < 4; j++) {
+    column[0] = rows[0][j];
+    column[1] = rows[1][j];
+    output_1d_transposed(column, out);
+    for (int i = 0; i < 4; i++)
+      z[4 * i + j] = out[i];
+  }
+}
+
+/* ---- transforms of whole arrays, split over the pool --------------------- */
+
+/* One lb_parallel_for job: `items` (image, channel) pairs or filters. */
+typedef struct transform_job {
+  const lb_conv2d_geometry *g;
+  const float *source;
+  float *target;
+  int64_t images;   /* in the block */
+  int64_t channels; /* of the planes transformed */
+  int64_t items;
+  int32_t chunks;
+  const float *bias; /* the output transform adds bias[channel], if any */
+} transform_job;
+
+typedef void (*item_transform)(const transform_job *job, int64_t item);
+
+typedef struct item_loop {
+  const transform_job *job;
+  item_transform each;
+} item_loop;
+
+static void run_items(void *context, int32_t chunk) {
+  const item_loop *loop = context;
+  const transform_job *job = loop->job;
+  int64_t end = lb_chunk_begin(job->items, chunk + 1, job->chunks);
+  for (int64_t item = lb_chunk_begin(job->items, chunk, job->chunks);
+       item < end; item++)
+    loop->each(job, item);
+}
+
+static void for_each_item(transform_job *job, int64_t item_floats,
+                          item_transform each) {
+  job->chunks = lb_parallel_chunks(job->items, item_floats);
+  item_loop loop = {job, each};
+  lb_parallel_for(run_items, &loop, job->chunks);
+}
+
+/* Filter co * Ci + ci of weight [Co, Ci, 3, 3] into U [16, Co, Ci]. */
+static void filter_item(const transform_job *job, int64_t item) {
+  int64_t filters = job->g->out_channels * job->g->in_channels;
+  float u[16];
+  transform_filter(job->source + item * 9, u);
+  for (int k = 0; k < TILE_TAPS; k++)
+    job->target[k * filters + item] = u[k];
+}
+
+/* dU [16, Co, Ci] into filter `item` of grad_weight. */
+static void filter_gradient_item(const transform_job *job, int64_t item) {
+  int64_t filters = job->g->out_channels * job->g->in_channels;
+  float du[16];
+  for (int k = 0; k < TILE_TAPS; k++)
+    du[k] = job->source[k * filters + item];
+  transform_filter_gradient(du, job->target + item * 9);
+}
+
+/* The 4x4 patch of `plane` under tile (ty, tx), zero outside the image. */
+static void read_patch(const lb_conv2d_geometry *g, const float *plane,
+                       int64_t ty, int64_t tx, float d[16]) {
+  for (int i = 0; i < 4; i++) {
+    int64_t y = 2 * ty - 1 + i;
+    for (int j = 0; j < 4; j++) {
+      int64_t x = 2 * tx - 1 + j;
+      d[4 * i + j] = y >= 0 && y < g->in_h && x >= 0 && x < g->in_w
+                         ? plane[y * g->in_w + x]
+                         : 0.0f;
+    }
+  }
+}
+
+/* Item (channel, image) of a block: every tile of one input plane into
+ * V [16, Ci, T], column image * tiles + tile. */
+static void patch_item(const transform_job *job, int64_t item) {
+  const lb_conv2d_geometry *g = job->g;
+  int64_t image = item % job->images, channel = item / job->images;
+  int64_t per_image = tiles_per_image(g), columns = job->images * per_image;
+  const float *plane =
+      job->source + (image * job->channels + channel) * plane_size(g);
+  float *row = job->target + channel * columns + image * per_image;
+  int64_t stride = job->channels * columns; /* from one tap to the next */
+  float d[16], v[16];
+  for (int64_t ty = 0, t = 0; ty < tile_rows(g); ty++)
+    for (int64_t tx = 0; tx < tile_cols(g); tx++, t++) {
+      read_patch(g, plane, ty, tx, d);
+      transform_patch(d, v);
+      for (int k = 0; k < TILE_TAPS; k++)
+        row[k * stride + t] = v[k];
+    }
+}
+
+/* Item (channel, image): every tile of M [16, Co, T] into one output plane
+ * (only the pixels inside it), plus the bias. */
+static void product_item(const transform_job *job, int64_t item) {
+  const lb_conv2d_geometry *g = job->g;
+  int64_t image = item % job->images, channel = item / job->images;
+  int64_t per_image = tiles_per_image(g), columns = job->images * per_image;
+  const float *row = job->source + channel * columns + image * per_image;
+  float *plane = job->target + (image * job->channels + channel) * plane_size(g);
+  float bias = job->bias ? job->bias[channel] : 0.0f;
+  int64_t stride = job->channels * columns;
+  float m[16], y[4];
+  for (int64_t ty = 0, t = 0; ty < tile_rows(g); ty++)
+    for (int64_t tx = 0; tx < tile_cols(g); tx++, t++) {
+      for (int k = 0; k < TILE_TAPS; k++)
+        m[k] = row[k * stride + t];
+      transform_product(m, y);
+      for (int i = 0; i < 2 && 2 * ty + i < g->out_h; i++)
+        for (int j = 0; j < 2 && 2 * tx + j < g->out_w; j++)
+          plane[(2 * ty + i) * g->out_w + 2 * tx + j] = y[2 * i + j] + bias;
+    }
+}
+
+/* Item (channel, image): every 2x2 tile of one output-gradient plane into
+ * Z [16, Co, T]; pixels past the edge count as 0. */
+static void output_gradient_item(const transform_job *job, int64_t item) {
+  const lb_conv2d_geometry *g = job->g;
+  int64_t image = item % job->images, channel = item / job->images;
+  int64_t per_image = tiles_per_image(g), columns = job->images * per_image;
+  const float *plane =
+      job->source + (image * job->channels + channel) * plane_size(g);
+  float *row = job->target + channel * columns + image * per_image;
+  int64_t stride = job->channels * columns;
+  float dy[4], z[16];
+  for (int64_t ty = 0, t = 0; ty < tile_rows(g); ty++)
+    for (int64_t tx = 0; tx < tile_cols(g); tx++, t++) {
+      for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+          int64_t y = 2 * ty + i, x = 2 * tx + j;
+          dy[2 * i + j] =
+              y < g->out_h && x < g->out_w ? plane[y * g->out_w + x] : 0.0f;
+        }
+      transform_output_gradient(dy, z);
+      for (int k = 0; k < TILE_TAPS; k++)
+        row[k * stride + t] = z[k];
+    }
+}
+
+/* Item (channel, image): dV [16, Ci, T] back onto one input-gradient plane;
+ * neighbouring patches overlap, so the plane is cleared, then added to. */
+static void patch_gradient_item(const transform_job *job, int64_t item) {
+  const lb_conv2d_geometry *g = job->g;
+  int64_t image = item % job->images, channel = item / job->images;
+  int64_t per_image = tiles_per_image(g), columns = job->images * per_image;
+  const float *row = job->source + channel * columns + image * per_image;
+  float *plane = job->target + (image * job->channels + channel) * plane_size(g);
+  int64_t stride = job->channels * columns;
+  memset(plane, 0, (size_t)plane_size(g) * sizeof(float));
+  float dv[16], dd[16];
+  for (int64_t ty = 0, t = 0; ty < tile_rows(g); ty++)
+    for (int64_t tx = 0; tx < tile_cols(g); tx++, t++) {
+      for (int k = 0; k < TILE_TAPS; k++)
+        dv[k] = row[k * stride + t];
+      transform_patch_gradient(dv, dd);
+      for (int i = 0; i < 4; i++) {
+        int64_t y = 2 * ty - 1 + i;
+        if (y < 0 || y >= g->in_h)
+          continue;
+        for (int j = 0; j < 4; j++) {
+          int64_t x = 2 * tx - 1 + j;
+          if (x >= 0 && x < g->in_w)
+            plane[y * g->in_w + x] += dd[4 * i + j];
+        }
+      }
+    }
+}
+
+/* ---- the GEMMs ----------------------------------------------------------- */
+
+/* M_k [Co, T] = U_k [Co, Ci] * V_k [Ci, T] for the 16 taps. */
+static void multiply_taps(const lb_conv2d_geometry *g, const float *u,
+                          const float *v, int64_t columns, float *m) {
+  int co = (int)g->out_channels, ci = (int)g->in_channels, t = (int)columns;
+  for (int k = 0; k < TILE_TAPS; k++)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, t, ci, 1.0f,
+                u + (int64_t)k * co * ci, ci, v + (int64_t)k * ci * t, t, 0.0f,
+                m + (int64_t)k * co * t, t);
+}
+
+/* dU_k [Co, Ci] = beta dU_k + Z_k [Co, T] * V_k^T. */
+static void filter_gradient_taps(const lb_conv2d_geometry *g, const float *z,
+                                 const float *v, int64_t columns, float beta,
+                                 float *du) {
+  int co = (int)g->out_channels, ci = (int)g->in_channels, t = (int)columns;
+  for (int k = 0; k < TILE_TAPS; k++)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, co, ci, t, 1.0f,
+                z + (int64_t)k * co * t, t, v + (int64_t)k * ci * t, t, beta,
+                du + (int64_t)k * co * ci, ci);
+}
+
+/* dV_k [Ci, T] = U_k^T * Z_k [Co, T]. */
+static void patch_gradient_taps(const lb_conv2d_geometry *g, const float *u,
+                                const float *z, int64_t columns, float *dv) {
+  int co = (int)g->out_channels, ci = (int)g->in_channels, t = (int)columns;
+  for (int k = 0; k < TILE_TAPS; k++)
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ci, t, co, 1.0f,
+                u + (int64_t)k * co * ci, ci, z + (int64_t)k * co * t, t, 0.0f,
+                dv + (int64_t)k * ci * t, t);
+}
+
+/* ---- forward and backward ------------------------------------------------ */
+
+static void transform_filters(const lb_conv2d_geometry *g, const float *weight,
+                              float *u) {
+  transform_job job = {.g = g, .source = weight, .target = u,
+                       .items = g->out_channels * g->in_channels};
+  for_each_item(&job, 16, filter_item);
+}
+
+static void transform_patches(const lb_conv2d_geometry *g, const float *input,
+                              int64_t images, float *v) {
+  transform_job job = {.g = g, .source = input, .target = v,
+                       .images = images, .channels = g->in_channels,
+                       .items = images * g->in_channels};
+  for_each_item(&job, TILE_TAPS * tiles_per_image(g), patch_item);
+}
+
+static int64_t block_images(const lb_conv2d_geometry *g, int64_t first) {
+  int64_t left = g->batch - first, block = images_per_block(g);
+  return left < block ? left : block;
+}
+
+static void write_outputs(const lb_conv2d_geometry *g, const float *m,
+                          int64_t images, const float *bias, float *output) {
+  transform_job job = {.g = g, .source = m, .target = output,
+                       .images = images, .channels = g->out_channels,
+                       .items = images * g->out_channels, .bias = bias};
+  for_each_item(&job, TILE_TAPS * tiles_per_image(g), product_item);
+}
+
+void lb_winograd_forward(const lb_conv2d_geometry *g, const float *input,
+                         const float *weight, const float *bias,
+                         float *output, float *workspace) {
+  winograd_buffers b = carve(g, workspace);
+  transform_filters(g, weight, b.u);
+  for (int64_t first = 0; first < g->batch; first += images_per_block(g)) {
+    int64_t images = block_images(g, first);
+    transform_patches(g, input + first * g->in_channels * plane_size(g),
+                      images, b.v);
+    multiply_taps(g, b.u, b.v, images * tiles_per_image(g), b.m);
+    write_outputs(g, b.m, images, bias,
+                  output + first * g->out_channels * plane_size(g));
+  }
+}
+
+static void bias_gradient(const lb_conv2d_geometry *g,
+                          const float *grad_output, float *grad_bias) {
+  int64_t p = plane_size(g);
+  for (int64_t c = 0; c < g->out_channels; c++) {
+    double sum = 0.0;
+    for (int64_t n = 0; n < g->batch; n++) {
+      const float *plane = grad_output + (n * g->out_channels + c) * p;
+      for (int64_t i = 0; i < p; i++)
+        sum += plane[i];
+    }
+    grad_bias[c] = (float)sum;
+  }
+}
+
+void lb_winograd_backward(const lb_conv2d_geometry *g, const float *input,
+                          const float *weight, const float *grad_output,
+                          float *grad_input, float *grad_weight,
+                          float *grad_bias, float *workspace) {
+  winograd_buffers b = carve(g, workspace);
+  if (grad_bias)
+    bias_gradient(g, grad_output, grad_bias);
+  if (grad_input)
+    transform_filters(g, weight, b.u);
+  for (int64_t first = 0; first < g->batch; first += images_per_block(g)) {
+    int64_t images = block_images(g, first), columns =
+        images * tiles_per_image(g);
+    transform_patches(g, input + first * g->in_channels * plane_size(g),
+                      images, b.v);
+    transform_job z_job = {.g = g,
+                           .source = grad_output +
+                                     first * g->out_channels * plane_size(g),
+                           .target = b.m, .images = images,
+                           .channels = g->out_channels,
+                           .items = images * g->out_channels};
+    for_each_item(&z_job, TILE_TAPS * tiles_per_image(g),
+                  output_gradient_item);
+    filter_gradient_taps(g, b.m, b.v, columns, first == 0 ? 0.0f : 1.0f,
+                         b.du);
+    if (!grad_input)
+      continue;
+    /* V is spent: dV takes its place. */
+    patch_gradient_taps(g, b.u, b.m, columns, b.v);
+    transform_job dd_job = {.g = g, .source = b.v,
+                            .target = grad_input +
+                                      first * g->in_channels * plane_size(g),
+                            .images = images, .channels = g->in_channels,
+                            .items = images * g->in_channels};
+    for_each_item(&dd_job, TILE_TAPS * tiles_per_image(g),
+                  patch_gradient_item);
+  }
+  transform_job dg_job = {.g = g, .source = b.du, .target = grad_weight,
+                          .items = g->out_channels * g->in_channels};
+  for_each_item(&dg_job, 16, filter_gradient_item);
+}
