@@ -102,23 +102,6 @@ static winograd_buffers carve(const lb_conv2d_geometry *g, float *workspace) {
  * then to its columns; the 1-D transforms are written out, as they are a
  * handful of additions. */
 
-/* One row of B^T d B: [a - c, b + c, c - b, b - e]; also the 1-D form of
- * B^T on the left. */
-static void input_1d(const float in[4], float out[4]) {
-  out[0] = in[0] - in[2];
-  out[1] = in[1] + in[2];
-  out[2] = in[2] - in[1];
-  out[3] = in[1] - in[3];
-}
-
-/* The 1-D form of B on the left, the transpose of input_1d(). */
-static void input_1d_transposed(const float in[4], float out[4]) {
-  out[0] = in[0];
-  out[1] = in[1] - in[2] + in[3];
-  out[2] = in[1] + in[2] - in[0];
-  out[3] = -in[3];
-}
-
 /* The 1-D form of G: 3 values to 4. */
 static void filter_1d(const float in[3], float out[4]) {
   out[0] = in[0];
@@ -132,20 +115,6 @@ static void filter_1d_transposed(const float in[4], float out[3]) {
   out[0] = in[0] + 0.5f * (in[1] + in[2]);
   out[1] = 0.5f * (in[1] - in[2]);
   out[2] = in[3] + 0.5f * (in[1] + in[2]);
-}
-
-/* The 1-D form of A^T: 4 values to 2. */
-static void output_1d(const float in[4], float out[2]) {
-  out[0] = in[0] + in[1] + in[2];
-  out[1] = in[1] - in[2] - in[3];
-}
-
-/* The 1-D form of A: 2 values to 4, the transpose of output_1d(). */
-static void output_1d_transposed(const float in[2], float out[4]) {
-  out[0] = in[0];
-  out[1] = in[0] + in[1];
-  out[2] = in[0] - in[1];
-  out[3] = -in[1];
 }
 
 /* U = G g G^T for one 3x3 filter; u[k] for k = 4 i + j. */
@@ -173,62 +142,6 @@ static void transform_filter_gradient(const float du[16], float dg[9]) {
     filter_1d_transposed(column, out);
     for (int r = 0; r < 3; r++)
       dg[3 * r + j] = out[r];
-  }
-}
-
-/* V = B^T d B. */
-static void transform_patch(const float d[16], float v[16]) {
-  float rows[4][4], column[4], out[4];
-  for (int i = 0; i < 4; i++)
-    input_1d(d + 4 * i, rows[i]);
-  for (int j = 0; j < 4; j++) {
-    for (int i = 0; i < 4; i++)
-      column[i] = rows[i][j];
-    input_1d(column, out);
-    for (int i = 0; i < 4; i++)
-      v[4 * i + j] = out[i];
-  }
-}
-
-/* dd = B dV B^T. */
-static void transform_patch_gradient(const float dv[16], float dd[16]) {
-  float rows[4][4], column[4], out[4];
-  for (int i = 0; i < 4; i++)
-    input_1d_transposed(dv + 4 * i, rows[i]);
-  for (int j = 0; j < 4; j++) {
-    for (int i = 0; i < 4; i++)
-      column[i] = rows[i][j];
-    input_1d_transposed(column, out);
-    for (int i = 0; i < 4; i++)
-      dd[4 * i + j] = out[i];
-  }
-}
-
-/* Y = A^T M A: 4x4 to 2x2. */
-static void transform_product(const float m[16], float y[4]) {
-  float rows[4][2], column[4], out[2];
-  for (int i = 0; i < 4; i++)
-    output_1d(m + 4 * i, rows[i]);
-  for (int j = 0; j < 2; j++) {
-    for (int i = 0; i < 4; i++)
-      column[i] = rows[i][j];
-    output_1d(column, out);
-    y[j] = out[0];
-    y[2 + j] = out[1];
-  }
-}
-
-/* Z = A dY A^T: 2x2 to 4x4. */
-static void transform_output_gradient(const float dy[4], float z[16]) {
-  float rows[2][4], column[2], out[4];
-  for (int i = 0; i < 2; i++)
-    output_1d_transposed(dy + 2 * i, rows[i]);
-  for (int j = 0; j < 4; j++) {
-    column[0] = rows[0][j];
-    column[1] = rows[1][j];
-    output_1d_transposed(column, out);
-    for (int i = 0; i < 4; i++)
-      z[4 * i + j] = out[i];
   }
 }
 
@@ -287,114 +200,238 @@ static void filter_gradient_item(const transform_job *job, int64_t item) {
   transform_filter_gradient(du, job->target + item * 9);
 }
 
-/* The 4x4 patch of `plane` under tile (ty, tx), zero outside the image. */
-static void read_patch(const lb_conv2d_geometry *g, const float *plane,
-                       int64_t ty, int64_t tx, float d[16]) {
+/* The plane transforms work on strips of up to STRIP_TILES tiles of one
+ * tile row at a time: a strip's rows are loaded (with the zero padding)
+ * into small arrays, and each step of a transform is one loop over the
+ * strip, which the compiler vectorises; the results for tap k go to
+ * consecutive columns of row k. */
+#define STRIP_TILES 64
+#define STRIP_WIDTH (2 * STRIP_TILES + 2)
+
+/* Tiles [first, first + count) of tile row `ty` of a plane. */
+typedef struct strip {
+  int64_t ty, first, count;
+} strip;
+
+static strip strip_at(const lb_conv2d_geometry *g, int64_t ty, int64_t first) {
+  int64_t left = tile_cols(g) - first;
+  return (strip){ty, first, left < STRIP_TILES ? left : STRIP_TILES};
+}
+
+/* row[x] = plane_row[x0 + x] for x in [0, width), 0 where x0 + x falls
+ * outside [0, plane_width) or the row itself is outside (plane_row NULL). */
+static void load_padded(const float *plane_row, int64_t plane_width,
+                        int64_t x0, int64_t width, float *row) {
+  int64_t begin = x0 < 0 ? -x0 : 0;
+  int64_t end = plane_width - x0 < width ? plane_width - x0 : width;
+  if (!plane_row || end <= begin) {
+    memset(row, 0, (size_t)width * sizeof(float));
+    return;
+  }
+  if (begin > 0)
+    memset(row, 0, (size_t)begin * sizeof(float));
+  memcpy(row + begin, plane_row + x0 + begin,
+         (size_t)(end - begin) * sizeof(float));
+  if (end < width)
+    memset(row + end, 0, (size_t)(width - end) * sizeof(float));
+}
+
+/* The image row y of a plane, or NULL outside it. */
+static const float *plane_row(const float *plane, int64_t y, int64_t height,
+                              int64_t width) {
+  return y >= 0 && y < height ? plane + y * width : NULL;
+}
+
+/* Where tap k of the strip's first tile goes: column tile of row k. */
+typedef struct tap_rows {
+  float *base;    /* tap 0, the strip's first tile */
+  int64_t stride; /* from one tap to the next */
+} tap_rows;
+
+/* V = B^T d B for every tile of a strip: the 4 input rows around the tile
+ * row, then B^T down the columns (all at once), then B along each row. */
+static void input_strip(const lb_conv2d_geometry *g, const float *plane,
+                        strip st, tap_rows out) {
+  float rows[4][STRIP_WIDTH], down[4][STRIP_WIDTH];
+  int64_t width = 2 * st.count + 2;
+  for (int i = 0; i < 4; i++)
+    load_padded(plane_row(plane, 2 * st.ty - 1 + i, g->in_h, g->in_w),
+                g->in_w, 2 * st.first - 1, width, rows[i]);
+  for (int64_t x = 0; x < width; x++) {
+    down[0][x] = rows[0][x] - rows[2][x];
+    down[1][x] = rows[1][x] + rows[2][x];
+    down[2][x] = rows[2][x] - rows[1][x];
+    down[3][x] = rows[1][x] - rows[3][x];
+  }
   for (int i = 0; i < 4; i++) {
-    int64_t y = 2 * ty - 1 + i;
-    for (int j = 0; j < 4; j++) {
-      int64_t x = 2 * tx - 1 + j;
-      d[4 * i + j] = y >= 0 && y < g->in_h && x >= 0 && x < g->in_w
-                         ? plane[y * g->in_w + x]
-                         : 0.0f;
+    const float *d = down[i];
+    float *v0 = out.base + (4 * i) * out.stride, *v1 = v0 + out.stride,
+          *v2 = v1 + out.stride, *v3 = v2 + out.stride;
+    for (int64_t s = 0; s < st.count; s++) {
+      v0[s] = d[2 * s] - d[2 * s + 2];
+      v1[s] = d[2 * s + 1] + d[2 * s + 2];
+      v2[s] = d[2 * s + 2] - d[2 * s + 1];
+      v3[s] = d[2 * s + 1] - d[2 * s + 3];
     }
   }
 }
 
+/* Y = A^T M A (+ bias) for every tile of a strip, written to the output
+ * rows 2 ty and 2 ty + 1 that lie inside the plane. */
+static void output_strip(const lb_conv2d_geometry *g, tap_rows in, strip st,
+                         float bias, float *plane) {
+  float across[4][2][STRIP_TILES], y[2][2 * STRIP_TILES];
+  for (int i = 0; i < 4; i++) {
+    const float *m0 = in.base + (4 * i) * in.stride, *m1 = m0 + in.stride,
+                *m2 = m1 + in.stride, *m3 = m2 + in.stride;
+    for (int64_t s = 0; s < st.count; s++) {
+      across[i][0][s] = m0[s] + m1[s] + m2[s];
+      across[i][1][s] = m1[s] - m2[s] - m3[s];
+    }
+  }
+  for (int j = 0; j < 2; j++)
+    for (int64_t s = 0; s < st.count; s++) {
+      y[0][2 * s + j] =
+          across[0][j][s] + across[1][j][s] + across[2][j][s] + bias;
+      y[1][2 * s + j] =
+          across[1][j][s] - across[2][j][s] - across[3][j][s] + bias;
+    }
+  int64_t x0 = 2 * st.first, columns = 2 * st.count;
+  if (x0 + columns > g->out_w)
+    columns = g->out_w - x0;
+  for (int r = 0; r < 2 && 2 * st.ty + r < g->out_h; r++)
+    memcpy(plane + (2 * st.ty + r) * g->out_w + x0, y[r],
+           (size_t)columns * sizeof(float));
+}
+
+/* Z = A dY A^T for every 2x2 output-gradient tile of a strip (pixels past
+ * the edge count as 0). */
+static void output_gradient_strip(const lb_conv2d_geometry *g,
+                                  const float *plane, strip st,
+                                  tap_rows out) {
+  float dy[2][2 * STRIP_TILES];
+  for (int r = 0; r < 2; r++)
+    load_padded(plane_row(plane, 2 * st.ty + r, g->out_h, g->out_w),
+                g->out_w, 2 * st.first, 2 * st.count, dy[r]);
+  /* Rows of A dY: (p, q), (p + r, q + u), (p - r, q - u), (-r, -u) for the
+   * tile [[p, q], [r, u]]; then each row (a, b) becomes (a, a + b, a - b,
+   * -b). */
+  for (int i = 0; i < 4; i++) {
+    float *z0 = out.base + (4 * i) * out.stride, *z1 = z0 + out.stride,
+          *z2 = z1 + out.stride, *z3 = z2 + out.stride;
+    for (int64_t s = 0; s < st.count; s++) {
+      float p = dy[0][2 * s], q = dy[0][2 * s + 1];
+      float r = dy[1][2 * s], u = dy[1][2 * s + 1];
+      float a = i == 0 ? p : i == 1 ? p + r : i == 2 ? p - r : -r;
+      float b = i == 0 ? q : i == 1 ? q + u : i == 2 ? q - u : -u;
+      z0[s] = a;
+      z1[s] = a + b;
+      z2[s] = a - b;
+      z3[s] = -b;
+    }
+  }
+}
+
+/* dd = B dV B^T for every tile of a strip, added onto the 4 input-gradient
+ * rows around the tile row; neighbouring tiles overlap by two columns,
+ * so each row is summed in a strip buffer first, in two passes that do
+ * not overlap within themselves. */
+static void input_gradient_strip(const lb_conv2d_geometry *g, tap_rows in,
+                                 strip st, float *plane) {
+  float along[4][4][STRIP_TILES], sums[4][STRIP_WIDTH];
+  for (int i = 0; i < 4; i++) {
+    const float *d0 = in.base + (4 * i) * in.stride, *d1 = d0 + in.stride,
+                *d2 = d1 + in.stride, *d3 = d2 + in.stride;
+    for (int64_t s = 0; s < st.count; s++) { /* dV B^T along the row */
+      along[i][0][s] = d0[s];
+      along[i][1][s] = d1[s] - d2[s] + d3[s];
+      along[i][2][s] = d1[s] + d2[s] - d0[s];
+      along[i][3][s] = -d3[s];
+    }
+  }
+  int64_t width = 2 * st.count + 2;
+  for (int i = 0; i < 4; i++)
+    memset(sums[i], 0, (size_t)width * sizeof(float));
+  for (int j = 0; j < 4; j++) /* then B down the columns */
+    for (int64_t s = 0; s < st.count; s++) {
+      float a = along[0][j][s], b = along[1][j][s], c = along[2][j][s],
+            e = along[3][j][s];
+      sums[0][2 * s + j] += a;
+      sums[1][2 * s + j] += b - c + e;
+      sums[2][2 * s + j] += b + c - a;
+      sums[3][2 * s + j] -= e;
+    }
+  int64_t x0 = 2 * st.first - 1;
+  int64_t begin = x0 < 0 ? -x0 : 0;
+  int64_t end = g->in_w - x0 < width ? g->in_w - x0 : width;
+  for (int i = 0; i < 4; i++) {
+    int64_t y = 2 * st.ty - 1 + i;
+    if (y < 0 || y >= g->in_h)
+      continue;
+    float *target = plane + y * g->in_w + x0;
+    for (int64_t x = begin; x < end; x++)
+      target[x] += sums[i][x];
+  }
+}
+
+/* The taps of (image, channel) plane `item` in a [16, channels, T] array. */
+static tap_rows taps_of(const transform_job *job, float *array, int64_t item,
+                        int64_t ty, int64_t first) {
+  int64_t image = item % job->images, channel = item / job->images;
+  int64_t per_image = tiles_per_image(job->g);
+  int64_t columns = job->images * per_image;
+  return (tap_rows){array + channel * columns + image * per_image +
+                        ty * tile_cols(job->g) + first,
+                    job->channels * columns};
+}
+
+/* Plane `item` (channel, image) of an NCHW array of `channels` channels. */
+static int64_t plane_offset(const transform_job *job, int64_t item) {
+  int64_t image = item % job->images, channel = item / job->images;
+  return (image * job->channels + channel) * plane_size(job->g);
+}
+
 /* Item (channel, image) of a block: every tile of one input plane into
- * V [16, Ci, T], column image * tiles + tile. */
+ * V [16, Ci, T]. */
 static void patch_item(const transform_job *job, int64_t item) {
-  const lb_conv2d_geometry *g = job->g;
-  int64_t image = item % job->images, channel = item / job->images;
-  int64_t per_image = tiles_per_image(g), columns = job->images * per_image;
-  const float *plane =
-      job->source + (image * job->channels + channel) * plane_size(g);
-  float *row = job->target + channel * columns + image * per_image;
-  int64_t stride = job->channels * columns; /* from one tap to the next */
-  float d[16], v[16];
-  for (int64_t ty = 0, t = 0; ty < tile_rows(g); ty++)
-    for (int64_t tx = 0; tx < tile_cols(g); tx++, t++) {
-      read_patch(g, plane, ty, tx, d);
-      transform_patch(d, v);
-      for (int k = 0; k < TILE_TAPS; k++)
-        row[k * stride + t] = v[k];
-    }
+  const float *plane = job->source + plane_offset(job, item);
+  for (int64_t ty = 0; ty < tile_rows(job->g); ty++)
+    for (int64_t first = 0; first < tile_cols(job->g); first += STRIP_TILES)
+      input_strip(job->g, plane, strip_at(job->g, ty, first),
+                  taps_of(job, job->target, item, ty, first));
 }
 
-/* Item (channel, image): every tile of M [16, Co, T] into one output plane
- * (only the pixels inside it), plus the bias. */
+/* Item (channel, image): every tile of M [16, Co, T] into one output
+ * plane, plus the bias. */
 static void product_item(const transform_job *job, int64_t item) {
-  const lb_conv2d_geometry *g = job->g;
-  int64_t image = item % job->images, channel = item / job->images;
-  int64_t per_image = tiles_per_image(g), columns = job->images * per_image;
-  const float *row = job->source + channel * columns + image * per_image;
-  float *plane = job->target + (image * job->channels + channel) * plane_size(g);
-  float bias = job->bias ? job->bias[channel] : 0.0f;
-  int64_t stride = job->channels * columns;
-  float m[16], y[4];
-  for (int64_t ty = 0, t = 0; ty < tile_rows(g); ty++)
-    for (int64_t tx = 0; tx < tile_cols(g); tx++, t++) {
-      for (int k = 0; k < TILE_TAPS; k++)
-        m[k] = row[k * stride + t];
-      transform_product(m, y);
-      for (int i = 0; i < 2 && 2 * ty + i < g->out_h; i++)
-        for (int j = 0; j < 2 && 2 * tx + j < g->out_w; j++)
-          plane[(2 * ty + i) * g->out_w + 2 * tx + j] = y[2 * i + j] + bias;
-    }
+  float *plane = job->target + plane_offset(job, item);
+  float bias = job->bias ? job->bias[item / job->images] : 0.0f;
+  for (int64_t ty = 0; ty < tile_rows(job->g); ty++)
+    for (int64_t first = 0; first < tile_cols(job->g); first += STRIP_TILES)
+      output_strip(job->g,
+                   taps_of(job, (float *)job->source, item, ty, first),
+                   strip_at(job->g, ty, first), bias, plane);
 }
 
-/* Item (channel, image): every 2x2 tile of one output-gradient plane into
- * Z [16, Co, T]; pixels past the edge count as 0. */
+/* Item (channel, image): one output-gradient plane into Z [16, Co, T]. */
 static void output_gradient_item(const transform_job *job, int64_t item) {
-  const lb_conv2d_geometry *g = job->g;
-  int64_t image = item % job->images, channel = item / job->images;
-  int64_t per_image = tiles_per_image(g), columns = job->images * per_image;
-  const float *plane =
-      job->source + (image * job->channels + channel) * plane_size(g);
-  float *row = job->target + channel * columns + image * per_image;
-  int64_t stride = job->channels * columns;
-  float dy[4], z[16];
-  for (int64_t ty = 0, t = 0; ty < tile_rows(g); ty++)
-    for (int64_t tx = 0; tx < tile_cols(g); tx++, t++) {
-      for (int i = 0; i < 2; i++)
-        for (int j = 0; j < 2; j++) {
-          int64_t y = 2 * ty + i, x = 2 * tx + j;
-          dy[2 * i + j] =
-              y < g->out_h && x < g->out_w ? plane[y * g->out_w + x] : 0.0f;
-        }
-      transform_output_gradient(dy, z);
-      for (int k = 0; k < TILE_TAPS; k++)
-        row[k * stride + t] = z[k];
-    }
+  const float *plane = job->source + plane_offset(job, item);
+  for (int64_t ty = 0; ty < tile_rows(job->g); ty++)
+    for (int64_t first = 0; first < tile_cols(job->g); first += STRIP_TILES)
+      output_gradient_strip(job->g, plane, strip_at(job->g, ty, first),
+                            taps_of(job, job->target, item, ty, first));
 }
 
-/* Item (channel, image): dV [16, Ci, T] back onto one input-gradient plane;
- * neighbouring patches overlap, so the plane is cleared, then added to. */
+/* Item (channel, image): dV [16, Ci, T] back onto one input-gradient
+ * plane, cleared first as the tiles' patches overlap. */
 static void patch_gradient_item(const transform_job *job, int64_t item) {
-  const lb_conv2d_geometry *g = job->g;
-  int64_t image = item % job->images, channel = item / job->images;
-  int64_t per_image = tiles_per_image(g), columns = job->images * per_image;
-  const float *row = job->source + channel * columns + image * per_image;
-  float *plane = job->target + (image * job->channels + channel) * plane_size(g);
-  int64_t stride = job->channels * columns;
-  memset(plane, 0, (size_t)plane_size(g) * sizeof(float));
-  float dv[16], dd[16];
-  for (int64_t ty = 0, t = 0; ty < tile_rows(g); ty++)
-    for (int64_t tx = 0; tx < tile_cols(g); tx++, t++) {
-      for (int k = 0; k < TILE_TAPS; k++)
-        dv[k] = row[k * stride + t];
-      transform_patch_gradient(dv, dd);
-      for (int i = 0; i < 4; i++) {
-        int64_t y = 2 * ty - 1 + i;
-        if (y < 0 || y >= g->in_h)
-          continue;
-        for (int j = 0; j < 4; j++) {
-          int64_t x = 2 * tx - 1 + j;
-          if (x >= 0 && x < g->in_w)
-            plane[y * g->in_w + x] += dd[4 * i + j];
-        }
-      }
-    }
+  float *plane = job->target + plane_offset(job, item);
+  memset(plane, 0, (size_t)plane_size(job->g) * sizeof(float));
+  for (int64_t ty = 0; ty < tile_rows(job->g); ty++)
+    for (int64_t first = 0; first < tile_cols(job->g); first += STRIP_TILES)
+      input_gradient_strip(job->g,
+                           taps_of(job, (float *)job->source, item, ty, first),
+                           strip_at(job->g, ty, first), plane);
 }
 
 /* ---- the GEMMs ----------------------------------------------------------- */
