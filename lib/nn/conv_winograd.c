@@ -182,22 +182,54 @@ static void for_each_item(transform_job *job, int64_t item_floats,
   lb_parallel_for(run_items, &loop, job->chunks);
 }
 
-/* Filter co * Ci + ci of weight [Co, Ci, 3, 3] into U [16, Co, Ci]. */
-static void filter_item(const transform_job *job, int64_t item) {
-  int64_t filters = job->g->out_channels * job->g->in_channels;
-  float u[16];
-  transform_filter(job->source + item * 9, u);
-  for (int k = 0; k < TILE_TAPS; k++)
-    job->target[k * filters + item] = u[k];
+/* Filters go in groups of FILTER_GROUP: a group's 16 taps are gathered
+ * in a small array and written as 16 runs of consecutive floats, instead
+ * of every filter writing to 16 places a whole tap apart. */
+#define FILTER_GROUP 64
+
+static int64_t filter_groups(const lb_conv2d_geometry *g) {
+  return (g->out_channels * g->in_channels + FILTER_GROUP - 1) / FILTER_GROUP;
 }
 
-/* dU [16, Co, Ci] into filter `item` of grad_weight. */
+/* Filters [first, first + count) of group `item`. */
+static void group_range(const transform_job *job, int64_t item,
+                        int64_t *first, int64_t *count) {
+  int64_t filters = job->g->out_channels * job->g->in_channels;
+  *first = item * FILTER_GROUP;
+  *count = filters - *first < FILTER_GROUP ? filters - *first : FILTER_GROUP;
+}
+
+/* Group `item` of the filters co * Ci + ci of weight [Co, Ci, 3, 3] into
+ * U [16, Co, Ci]. */
+static void filter_item(const transform_job *job, int64_t item) {
+  int64_t filters = job->g->out_channels * job->g->in_channels;
+  int64_t first = 0, count = 0;
+  group_range(job, item, &first, &count);
+  float taps[TILE_TAPS][FILTER_GROUP], u[16];
+  for (int64_t f = 0; f < count; f++) {
+    transform_filter(job->source + (first + f) * 9, u);
+    for (int k = 0; k < TILE_TAPS; k++)
+      taps[k][f] = u[k];
+  }
+  for (int k = 0; k < TILE_TAPS; k++)
+    memcpy(job->target + k * filters + first, taps[k],
+           (size_t)count * sizeof(float));
+}
+
+/* Group `item` of dU [16, Co, Ci] into its filters of grad_weight. */
 static void filter_gradient_item(const transform_job *job, int64_t item) {
   int64_t filters = job->g->out_channels * job->g->in_channels;
-  float du[16];
+  int64_t first = 0, count = 0;
+  group_range(job, item, &first, &count);
+  float taps[TILE_TAPS][FILTER_GROUP], du[16];
   for (int k = 0; k < TILE_TAPS; k++)
-    du[k] = job->source[k * filters + item];
-  transform_filter_gradient(du, job->target + item * 9);
+    memcpy(taps[k], job->source + k * filters + first,
+           (size_t)count * sizeof(float));
+  for (int64_t f = 0; f < count; f++) {
+    for (int k = 0; k < TILE_TAPS; k++)
+      du[k] = taps[k][f];
+    transform_filter_gradient(du, job->target + (first + f) * 9);
+  }
 }
 
 /* The plane transforms work on strips of up to STRIP_TILES tiles of one
@@ -248,30 +280,51 @@ typedef struct tap_rows {
   int64_t stride; /* from one tap to the next */
 } tap_rows;
 
+/* Splits row[0, width) into its even and odd entries: every transform
+ * step then reads consecutive floats, which vectorises far better than
+ * reading every other one. */
+static void split_even_odd(const float *row, int64_t width, float *even,
+                           float *odd) {
+  for (int64_t x = 0; 2 * x < width; x++)
+    even[x] = row[2 * x];
+  for (int64_t x = 0; 2 * x + 1 < width; x++)
+    odd[x] = row[2 * x + 1];
+}
+
 /* V = B^T d B for every tile of a strip: the 4 input rows around the tile
- * row, then B^T down the columns (all at once), then B along each row. */
+ * row, split into even and odd columns, then B^T down the columns (all at
+ * once), then B along each row: tile s reads columns 2s .. 2s + 3, that is
+ * even[s], odd[s], even[s + 1], odd[s + 1]. */
 static void input_strip(const lb_conv2d_geometry *g, const float *plane,
                         strip st, tap_rows out) {
-  float rows[4][STRIP_WIDTH], down[4][STRIP_WIDTH];
-  int64_t width = 2 * st.count + 2;
-  for (int i = 0; i < 4; i++)
+  enum { HALF = STRIP_TILES + 1 };
+  float row[STRIP_WIDTH], even[4][HALF], odd[4][HALF];
+  float down_even[4][HALF], down_odd[4][HALF];
+  int64_t width = 2 * st.count + 2, half = st.count + 1;
+  for (int i = 0; i < 4; i++) {
     load_padded(plane_row(plane, 2 * st.ty - 1 + i, g->in_h, g->in_w),
-                g->in_w, 2 * st.first - 1, width, rows[i]);
-  for (int64_t x = 0; x < width; x++) {
-    down[0][x] = rows[0][x] - rows[2][x];
-    down[1][x] = rows[1][x] + rows[2][x];
-    down[2][x] = rows[2][x] - rows[1][x];
-    down[3][x] = rows[1][x] - rows[3][x];
+                g->in_w, 2 * st.first - 1, width, row);
+    split_even_odd(row, width, even[i], odd[i]);
+  }
+  for (int64_t x = 0; x < half; x++) {
+    down_even[0][x] = even[0][x] - even[2][x];
+    down_even[1][x] = even[1][x] + even[2][x];
+    down_even[2][x] = even[2][x] - even[1][x];
+    down_even[3][x] = even[1][x] - even[3][x];
+    down_odd[0][x] = odd[0][x] - odd[2][x];
+    down_odd[1][x] = odd[1][x] + odd[2][x];
+    down_odd[2][x] = odd[2][x] - odd[1][x];
+    down_odd[3][x] = odd[1][x] - odd[3][x];
   }
   for (int i = 0; i < 4; i++) {
-    const float *d = down[i];
+    const float *e = down_even[i], *o = down_odd[i];
     float *v0 = out.base + (4 * i) * out.stride, *v1 = v0 + out.stride,
           *v2 = v1 + out.stride, *v3 = v2 + out.stride;
     for (int64_t s = 0; s < st.count; s++) {
-      v0[s] = d[2 * s] - d[2 * s + 2];
-      v1[s] = d[2 * s + 1] + d[2 * s + 2];
-      v2[s] = d[2 * s + 2] - d[2 * s + 1];
-      v3[s] = d[2 * s + 1] - d[2 * s + 3];
+      v0[s] = e[s] - e[s + 1];
+      v1[s] = o[s] + e[s + 1];
+      v2[s] = e[s + 1] - o[s];
+      v3[s] = o[s] - o[s + 1];
     }
   }
 }
@@ -472,8 +525,8 @@ static void patch_gradient_taps(const lb_conv2d_geometry *g, const float *u,
 static void transform_filters(const lb_conv2d_geometry *g, const float *weight,
                               float *u) {
   transform_job job = {.g = g, .source = weight, .target = u,
-                       .items = g->out_channels * g->in_channels};
-  for_each_item(&job, 16, filter_item);
+                       .items = filter_groups(g)};
+  for_each_item(&job, TILE_TAPS * FILTER_GROUP, filter_item);
 }
 
 static void transform_patches(const lb_conv2d_geometry *g, const float *input,
@@ -563,6 +616,6 @@ void lb_winograd_backward(const lb_conv2d_geometry *g, const float *input,
                   patch_gradient_item);
   }
   transform_job dg_job = {.g = g, .source = b.du, .target = grad_weight,
-                          .items = g->out_channels * g->in_channels};
-  for_each_item(&dg_job, 16, filter_gradient_item);
+                          .items = filter_groups(g)};
+  for_each_item(&dg_job, TILE_TAPS * FILTER_GROUP, filter_gradient_item);
 }
