@@ -43,6 +43,22 @@ bool lb_mul_i64(int64_t a, int64_t b, int64_t *out);
 lb_status lb_read_file(const char *who, const char *path, size_t limit,
                        uint8_t **data, size_t *size);
 
+/* Single-precision GEMM, row-major: C = alpha op(A) op(B) + beta C with C
+ * [m, n], op(A) [m, k], op(B) [k, n]; every product of the library goes
+ * through here (gemm.c decides how it is threaded). Extents fit int. */
+void lb_sgemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n,
+              int64_t k, float alpha, const float *a, int64_t lda,
+              const float *b, int64_t ldb, float beta, float *c,
+              int64_t ldc);
+
+/* True when products run on the library's pool with OpenBLAS at one thread
+ * (LOSSBAL_GEMM=pool); then a caller may also run independent
+ * cblas_sgemm calls side by side on the pool. */
+bool lb_gemm_on_pool(void);
+
+/* lb_set_num_threads() tells the GEMM layer of a new thread count. */
+void lb_gemm_threads_changed(int32_t threads);
+
 /* True when the byte ranges [a, a + a_bytes) and [b, b + b_bytes) share a
  * byte: the check before a kernel that must not write over its input. */
 static inline bool lb_ranges_overlap(const void *a, size_t a_bytes,

@@ -1,7 +1,6 @@
-/* The process-wide thread count, shared with OpenBLAS. */
+/* The process-wide thread count, shared with OpenBLAS (see gemm.c). */
 #include "core_internal.h"
 
-#include <cblas.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -23,7 +22,7 @@ lb_status lb_set_num_threads(int32_t num_threads) {
                    "lb_set_num_threads: num_threads = %d is outside [1, %d]",
                    (int)num_threads, LB_MAX_THREADS);
   atomic_store(&configured_threads, num_threads);
-  openblas_set_num_threads(num_threads);
+  lb_gemm_threads_changed(num_threads);
   return LB_OK;
 }
 

@@ -36,7 +36,6 @@
 
 #include "../core/core_internal.h"
 
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -436,8 +435,8 @@ static void forward_gemm(const lb_conv2d_geometry *g, const float *columns,
     for (int64_t c = 0; c < co; c++)
       for (int64_t i = 0; i < n; i++) out[c * n + i] = bias[c];
   /* beta = 0 makes OpenBLAS overwrite out without reading it. */
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, n, k, 1.0f,
-              weight, k, columns, n, bias ? 1.0f : 0.0f, out, n);
+  lb_sgemm(false, false, co, n, k, 1.0f, weight, k, columns, n,
+           bias ? 1.0f : 0.0f, out, n);
 }
 
 void lb_conv2d_forward(const lb_conv2d_geometry *g, const float *input,
@@ -487,8 +486,8 @@ static void weight_gradient_gemm(const lb_conv2d_geometry *g,
                                  float *grad_weight) {
   int co = (int)g->out_channels, k = (int)filter_size(g),
       n = (int)(images * out_pixels(g));
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, co, k, n, 1.0f,
-              grad_out, n, columns, n, beta, grad_weight, k);
+  lb_sgemm(false, true, co, k, n, 1.0f, grad_out, n, columns, n, beta,
+           grad_weight, k);
 }
 
 /* grad_columns [K, images * P] = weight^T [K, Co] * grad_out. */
@@ -497,8 +496,8 @@ static void column_gradient_gemm(const lb_conv2d_geometry *g,
                                  int64_t images, float *grad_columns) {
   int co = (int)g->out_channels, k = (int)filter_size(g),
       n = (int)(images * out_pixels(g));
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, n, co, 1.0f, weight,
-              k, grad_out, n, 0.0f, grad_columns, n);
+  lb_sgemm(true, false, k, n, co, 1.0f, weight, k, grad_out, n, 0.0f,
+           grad_columns, n);
 }
 
 /* grad_input of a block. The column gradient is grad_input itself when the

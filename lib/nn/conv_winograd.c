@@ -489,35 +489,65 @@ static void patch_gradient_item(const transform_job *job, int64_t item) {
 
 /* ---- the GEMMs ----------------------------------------------------------- */
 
-/* M_k [Co, T] = U_k [Co, Ci] * V_k [Ci, T] for the 16 taps. */
-static void multiply_taps(const lb_conv2d_geometry *g, const float *u,
-                          const float *v, int64_t columns, float *m) {
-  int co = (int)g->out_channels, ci = (int)g->in_channels, t = (int)columns;
-  for (int k = 0; k < TILE_TAPS; k++)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, t, ci, 1.0f,
-                u + (int64_t)k * co * ci, ci, v + (int64_t)k * ci * t, t, 0.0f,
-                m + (int64_t)k * co * t, t);
+/* The 16 products of a step, one per tap. On the library's pool (see
+ * lib/core/gemm.c) they run side by side, each single-threaded, which
+ * needs no fork and join inside any of them; otherwise one after the
+ * other on OpenBLAS's threads. */
+typedef enum tap_product {
+  TAP_FORWARD,         /* M_k [Co, T] = U_k [Co, Ci] * V_k [Ci, T] */
+  TAP_FILTER_GRADIENT, /* dU_k [Co, Ci] = beta dU_k + Z_k [Co, T] * V_k^T */
+  TAP_INPUT_GRADIENT   /* dV_k [Ci, T] = U_k^T * Z_k [Co, T] */
+} tap_product;
+
+typedef struct tap_job {
+  const lb_conv2d_geometry *g;
+  tap_product product;
+  const float *u, *v, *z; /* z is M's buffer, holding Z in the backward */
+  float *out;
+  int64_t columns;
+  float beta;
+  int32_t chunks;
+} tap_job;
+
+static void multiply_tap(const tap_job *job, int k) {
+  int64_t co = job->g->out_channels, ci = job->g->in_channels,
+          t = job->columns;
+  const float *u = job->u + k * co * ci;
+  switch (job->product) {
+  case TAP_FORWARD:
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)co, (int)t,
+                (int)ci, 1.0f, u, (int)ci, job->v + k * ci * t, (int)t, 0.0f,
+                job->out + k * co * t, (int)t);
+    break;
+  case TAP_FILTER_GRADIENT:
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)co, (int)ci,
+                (int)t, 1.0f, job->z + k * co * t, (int)t, job->v + k * ci * t,
+                (int)t, job->beta, job->out + k * co * ci, (int)ci);
+    break;
+  case TAP_INPUT_GRADIENT:
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ci, (int)t,
+                (int)co, 1.0f, u, (int)ci, job->z + k * co * t, (int)t, 0.0f,
+                job->out + k * ci * t, (int)t);
+    break;
+  }
 }
 
-/* dU_k [Co, Ci] = beta dU_k + Z_k [Co, T] * V_k^T. */
-static void filter_gradient_taps(const lb_conv2d_geometry *g, const float *z,
-                                 const float *v, int64_t columns, float beta,
-                                 float *du) {
-  int co = (int)g->out_channels, ci = (int)g->in_channels, t = (int)columns;
-  for (int k = 0; k < TILE_TAPS; k++)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, co, ci, t, 1.0f,
-                z + (int64_t)k * co * t, t, v + (int64_t)k * ci * t, t, beta,
-                du + (int64_t)k * co * ci, ci);
+static void tap_chunk(void *context, int32_t chunk) {
+  const tap_job *job = context;
+  int64_t end = lb_chunk_begin(TILE_TAPS, chunk + 1, job->chunks);
+  for (int64_t k = lb_chunk_begin(TILE_TAPS, chunk, job->chunks); k < end; k++)
+    multiply_tap(job, (int)k);
 }
 
-/* dV_k [Ci, T] = U_k^T * Z_k [Co, T]. */
-static void patch_gradient_taps(const lb_conv2d_geometry *g, const float *u,
-                                const float *z, int64_t columns, float *dv) {
-  int co = (int)g->out_channels, ci = (int)g->in_channels, t = (int)columns;
-  for (int k = 0; k < TILE_TAPS; k++)
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ci, t, co, 1.0f,
-                u + (int64_t)k * co * ci, ci, z + (int64_t)k * co * t, t, 0.0f,
-                dv + (int64_t)k * ci * t, t);
+static void multiply_taps(tap_job job) {
+  if (!lb_gemm_on_pool()) {
+    for (int k = 0; k < TILE_TAPS; k++)
+      multiply_tap(&job, k);
+    return;
+  }
+  int32_t threads = lb_get_num_threads();
+  job.chunks = threads < TILE_TAPS ? threads : TILE_TAPS;
+  lb_parallel_for(tap_chunk, &job, job.chunks);
 }
 
 /* ---- forward and backward ------------------------------------------------ */
@@ -559,7 +589,9 @@ void lb_winograd_forward(const lb_conv2d_geometry *g, const float *input,
     int64_t images = block_images(g, first);
     transform_patches(g, input + first * g->in_channels * plane_size(g),
                       images, b.v);
-    multiply_taps(g, b.u, b.v, images * tiles_per_image(g), b.m);
+    multiply_taps((tap_job){.g = g, .product = TAP_FORWARD, .u = b.u,
+                            .v = b.v, .out = b.m,
+                            .columns = images * tiles_per_image(g)});
     write_outputs(g, b.m, images, bias,
                   output + first * g->out_channels * plane_size(g));
   }
@@ -601,12 +633,14 @@ void lb_winograd_backward(const lb_conv2d_geometry *g, const float *input,
                            .items = images * g->out_channels};
     for_each_item(&z_job, TILE_TAPS * tiles_per_image(g),
                   output_gradient_item);
-    filter_gradient_taps(g, b.m, b.v, columns, first == 0 ? 0.0f : 1.0f,
-                         b.du);
+    multiply_taps((tap_job){.g = g, .product = TAP_FILTER_GRADIENT, .v = b.v,
+                            .z = b.m, .out = b.du, .columns = columns,
+                            .beta = first == 0 ? 0.0f : 1.0f});
     if (!grad_input)
       continue;
     /* V is spent: dV takes its place. */
-    patch_gradient_taps(g, b.u, b.m, columns, b.v);
+    multiply_taps((tap_job){.g = g, .product = TAP_INPUT_GRADIENT, .u = b.u,
+                            .z = b.m, .out = b.v, .columns = columns});
     transform_job dd_job = {.g = g, .source = b.v,
                             .target = grad_input +
                                       first * g->in_channels * plane_size(g),

@@ -5,7 +5,6 @@
 
 #include "../core/core_internal.h"
 
-#include <cblas.h>
 #include <string.h>
 
 /* True when rows * cols floats fit size_t bytes. */
@@ -42,8 +41,8 @@ void lb_linear_forward(const lb_linear *fc, int64_t batch, const float *x,
   /* Every row starts as the bias, and the GEMM adds x W^T onto it. */
   for (int64_t i = 0; i < batch; i++)
     memcpy(y + i * out, fc->bias, (size_t)out * sizeof(float));
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, out, in,
-              1.0f, x, in, fc->weight, in, 1.0f, y, out);
+  lb_sgemm(false, true, batch, out, in, 1.0f, x, in, fc->weight, in, 1.0f, y,
+           out);
 }
 
 /* grad_bias[j] = sum_i grad_y[i][j], in double, in row order. */
@@ -64,9 +63,9 @@ void lb_linear_backward(const lb_linear *fc, int64_t batch, const float *x,
    * NaN left in them cannot leak into the gradients. */
   memset(grad_x, 0, (size_t)batch * (size_t)in * sizeof(float));
   memset(grad_weight, 0, (size_t)out * (size_t)in * sizeof(float));
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)batch, in, out,
-              1.0f, grad_y, out, fc->weight, in, 0.0f, grad_x, in);
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, (int)batch,
-              1.0f, grad_y, out, x, in, 0.0f, grad_weight, in);
+  lb_sgemm(false, false, batch, in, out, 1.0f, grad_y, out, fc->weight, in,
+           0.0f, grad_x, in);
+  lb_sgemm(true, false, out, in, batch, 1.0f, grad_y, out, x, in, 0.0f,
+           grad_weight, in);
   column_sums(grad_y, batch, out, grad_bias);
 }

@@ -4,7 +4,6 @@
 
 #include "../core/core_internal.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -245,9 +244,7 @@ lb_status lb_tensor_matmul(lb_tensor *c, const lb_tensor *a, int transpose_a,
   /* BLAS reads C even when beta is 0 in some builds; clear it so NaN left
    * in an uninitialised output cannot leak into the result. */
   if (beta == 0.0f) memset(out, 0, (size_t)c->numel * sizeof(float));
-  cblas_sgemm(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans,
-              transpose_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
-              alpha, a->storage->data, (int)a->shape[1], b->storage->data,
-              (int)b->shape[1], beta, out, (int)n);
+  lb_sgemm(transpose_a, transpose_b, m, n, k, alpha, a->storage->data,
+           a->shape[1], b->storage->data, b->shape[1], beta, out, n);
   return LB_OK;
 }
