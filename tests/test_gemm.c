@@ -2,8 +2,9 @@
  * product cut into column or row blocks over several threads equals one
  * OpenBLAS call up to rounding (OpenBLAS picks other kernels for the
  * smaller blocks, which may round differently), for every transpose and
- * beta, and odd shapes; and repeating a product gives the same bits. The
- * program asks for pool mode before its first product. */
+ * beta, and odd shapes; and repeating a product gives the same bits. Pool
+ * mode is the default; the program also says so in its environment before
+ * its first product, so that an inherited LOSSBAL_GEMM cannot change it. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <setjmp.h>

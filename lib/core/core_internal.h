@@ -52,8 +52,8 @@ void lb_sgemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n,
               int64_t ldc);
 
 /* True when products run on the library's pool with OpenBLAS at one thread
- * (LOSSBAL_GEMM=pool); then a caller may also run independent
- * cblas_sgemm calls side by side on the pool. */
+ * (the default; LOSSBAL_GEMM=openblas turns it off); then a caller may also
+ * run independent cblas_sgemm calls side by side on the pool. */
 bool lb_gemm_on_pool(void);
 
 /* lb_set_num_threads() tells the GEMM layer of a new thread count. */

@@ -3,16 +3,16 @@
  * so that one place decides who runs it on several cores.
  *
  * Two ways, chosen once per process:
- *  - OpenBLAS's threads (the default): cblas_sgemm with OpenBLAS's thread
- *    count following lb_set_num_threads(). Each product forks and joins
- *    OpenBLAS's threads, which costs more than the product is worth for the
- *    small ones of a narrow network.
- *  - The library's pool (LOSSBAL_GEMM=pool in the environment): OpenBLAS is
- *    kept at one thread, and a product is cut into column blocks (or row
- *    blocks, when it has few columns), one per library thread, each an
- *    ordinary single-threaded cblas_sgemm. Callers with several independent
- *    products (Winograd's 16) run them side by side instead, through
- *    lb_gemm_on_pool().
+ *  - The library's pool (the default): OpenBLAS is kept at one thread, and
+ *    a product is cut into column blocks (or row blocks, when it has few
+ *    columns), one per library thread, each an ordinary single-threaded
+ *    cblas_sgemm. Callers with several independent products (Winograd's 16)
+ *    run them side by side instead, through lb_gemm_on_pool().
+ *  - OpenBLAS's threads (LOSSBAL_GEMM=openblas in the environment):
+ *    cblas_sgemm with OpenBLAS's thread count following
+ *    lb_set_num_threads(). Each product forks and joins OpenBLAS's threads,
+ *    which costs more than the product is worth for the small products of a
+ *    narrow network (docs/performance.md has the measurements).
  * The two agree to rounding, not to the bit: OpenBLAS may pick another
  * kernel for a smaller block. Either way a product repeated with the same
  * thread count gives the same bits.
@@ -33,7 +33,7 @@ static bool pool_mode;
 
 static void choose_mode(void) {
   const char *setting = getenv("LOSSBAL_GEMM");
-  pool_mode = setting && strcmp(setting, "pool") == 0;
+  pool_mode = !(setting && strcmp(setting, "openblas") == 0);
   if (pool_mode)
     openblas_set_num_threads(1);
 }
