@@ -463,10 +463,8 @@ void lb_conv2d_forward(const lb_conv2d_geometry *g, const float *input,
 
 /* ---- backward ------------------------------------------------------------ */
 
-/* grad_bias[c] = the sum of channel c of grad_output over the batch,
- * accumulated in double. */
-static void bias_gradient(const lb_conv2d_geometry *g,
-                          const float *grad_output, float *grad_bias) {
+void lb_conv2d_bias_gradient(const lb_conv2d_geometry *g,
+                             const float *grad_output, float *grad_bias) {
   int64_t p = out_pixels(g);
   for (int64_t c = 0; c < g->out_channels; c++) {
     double sum = 0.0;
@@ -524,7 +522,7 @@ void lb_conv2d_backward(const lb_conv2d_geometry *g, const float *input,
                          grad_weight, grad_bias, workspace);
     return;
   }
-  if (grad_bias) bias_gradient(g, grad_output, grad_bias);
+  if (grad_bias) lb_conv2d_bias_gradient(g, grad_output, grad_bias);
   for (int64_t first = 0; first < g->batch; first += images_per_block(g)) {
     int64_t images = block_images(g, first);
     const float *grad_out = grad_output + first * output_image_size(g);

@@ -69,4 +69,9 @@ void lb_conv2d_backward(const lb_conv2d_geometry *g, const float *input,
                         float *grad_input, float *grad_weight,
                         float *grad_bias, float *workspace);
 
+/* grad_bias[c] = the sum of channel c of grad_output over the batch,
+ * accumulated in double: the bias gradient of every algorithm. */
+void lb_conv2d_bias_gradient(const lb_conv2d_geometry *g,
+                             const float *grad_output, float *grad_bias);
+
 #endif /* LOSSBAL_NN_CONV2D_H */

@@ -597,27 +597,13 @@ void lb_winograd_forward(const lb_conv2d_geometry *g, const float *input,
   }
 }
 
-static void bias_gradient(const lb_conv2d_geometry *g,
-                          const float *grad_output, float *grad_bias) {
-  int64_t p = plane_size(g);
-  for (int64_t c = 0; c < g->out_channels; c++) {
-    double sum = 0.0;
-    for (int64_t n = 0; n < g->batch; n++) {
-      const float *plane = grad_output + (n * g->out_channels + c) * p;
-      for (int64_t i = 0; i < p; i++)
-        sum += plane[i];
-    }
-    grad_bias[c] = (float)sum;
-  }
-}
-
 void lb_winograd_backward(const lb_conv2d_geometry *g, const float *input,
                           const float *weight, const float *grad_output,
                           float *grad_input, float *grad_weight,
                           float *grad_bias, float *workspace) {
   winograd_buffers b = carve(g, workspace);
   if (grad_bias)
-    bias_gradient(g, grad_output, grad_bias);
+    lb_conv2d_bias_gradient(g, grad_output, grad_bias);
   if (grad_input)
     transform_filters(g, weight, b.u);
   for (int64_t first = 0; first < g->batch; first += images_per_block(g)) {
