@@ -315,8 +315,9 @@ static int train_batch(const train_options *o, const prepared_data *d,
 
 /* ---- epochs --------------------------------------------------------------- */
 
-/* Draws the sampler's epochs up to `epoch`, so a resumed run sees the
- * epochs the uninterrupted run would have. */
+/* Draws the sampler's next epoch into s->positions. (A resumed run draws
+ * the epochs it skips too, so it sees the epochs the uninterrupted run
+ * would have.) */
 static int draw_epoch(run_state *s, char *error, size_t error_size) {
   if (lb_sampler_next_epoch(s->sampler, s->positions,
                             lb_sampler_epoch_length(s->sampler)) != LB_OK)

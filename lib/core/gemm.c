@@ -109,9 +109,8 @@ void lb_sgemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n,
     job.chunks = lb_parallel_chunks(job.units, unit_work);
   }
   if (job.chunks <= 1) {
-    run_block(&(gemm_job){transpose_a, transpose_b, m, n, k, alpha, beta, a,
-                          b, c, lda, ldb, ldc, false, 0, 1},
-              0, n);
+    job.by_rows = false; /* one block: all of C */
+    run_block(&job, 0, n);
     return;
   }
   lb_parallel_for(gemm_chunk, &job, job.chunks);

@@ -4,6 +4,8 @@
  */
 #include "lossbal/data.h"
 
+#include "class_groups.h"
+
 #include "../core/core_internal.h"
 #include "../core/random.h"
 
@@ -101,22 +103,15 @@ static lb_status out_of_memory(const char *who, lb_sampler *s) {
 static lb_status group_positions(const char *who, lb_sampler *s,
                                  const int32_t *labels) {
   const int32_t k = s->num_classes;
-  s->first = lb_alloc_zeroed(((size_t)k + 1) * sizeof(int64_t));
-  s->members = lb_alloc((size_t)s->n * sizeof(int64_t));
+  class_members groups = {NULL, NULL};
+  lb_status status = lb_group_by_class(who, labels, s->n, k, NULL, &groups);
+  if (status != LB_OK)
+    return status;
+  s->first = groups.first;
+  s->members = groups.members;
   s->present = lb_alloc((size_t)k * sizeof(int32_t));
-  int64_t *next = lb_alloc((size_t)k * sizeof(int64_t));
-  if (!s->first || !s->members || !s->present || !next) {
-    lb_free(next);
+  if (!s->present)
     return lb_fail(LB_ENOMEM, "%s: out of memory", who);
-  }
-  for (int64_t i = 0; i < s->n; i++)
-    s->first[labels[i] + 1]++;
-  for (int32_t c = 0; c < k; c++)
-    s->first[c + 1] += s->first[c];
-  memcpy(next, s->first, (size_t)k * sizeof(int64_t));
-  for (int64_t i = 0; i < s->n; i++)
-    s->members[next[labels[i]]++] = i;
-  lb_free(next);
   s->largest_class = 0;
   s->smallest_class = s->n;
   for (int32_t c = 0; c < k; c++) {

@@ -4,6 +4,8 @@
  */
 #include "lossbal/data.h"
 
+#include "class_groups.h"
+
 #include "../core/core_internal.h"
 #include "../core/random.h"
 
@@ -139,50 +141,6 @@ lb_status lb_split_class_counts(const lb_split *split, int64_t *counts,
   return LB_OK;
 }
 
-/* Samples each class has to offer: members[first[c] .. first[c + 1]) are
- * the available indices of class c, ascending (a counting sort). */
-typedef struct class_members {
-  int64_t *first;   /* num_classes + 1 */
-  int64_t *members; /* first[num_classes] */
-} class_members;
-
-static void free_members(class_members *m) {
-  lb_free(m->first);
-  lb_free(m->members);
-}
-
-static int is_available(const int32_t *labels, int64_t i, int32_t num_classes,
-                        const uint8_t *excluded) {
-  return labels[i] >= 0 && labels[i] < num_classes &&
-         !(excluded && excluded[i]);
-}
-
-static lb_status group_by_class(const char *who, const int32_t *labels,
-                                int64_t count, int32_t num_classes,
-                                const uint8_t *excluded, class_members *m) {
-  m->first = lb_alloc_zeroed(((size_t)num_classes + 1) * sizeof(int64_t));
-  if (!m->first)
-    return lb_fail(LB_ENOMEM, "%s: out of memory", who);
-  for (int64_t i = 0; i < count; i++)
-    if (is_available(labels, i, num_classes, excluded))
-      m->first[labels[i] + 1]++;
-  for (int32_t c = 0; c < num_classes; c++)
-    m->first[c + 1] += m->first[c];
-  m->members = lb_alloc(((size_t)m->first[num_classes] + 1) * sizeof(int64_t));
-  int64_t *next = lb_alloc((size_t)num_classes * sizeof(int64_t));
-  if (!m->members || !next) {
-    lb_free(next);
-    free_members(m);
-    return lb_fail(LB_ENOMEM, "%s: out of memory", who);
-  }
-  memcpy(next, m->first, (size_t)num_classes * sizeof(int64_t));
-  for (int64_t i = 0; i < count; i++)
-    if (is_available(labels, i, num_classes, excluded))
-      m->members[next[labels[i]]++] = i;
-  lb_free(next);
-  return LB_OK;
-}
-
 static lb_status check_counts(const char *who, const int64_t *counts,
                               int32_t num_classes, const class_members *m,
                               int64_t *total) {
@@ -305,11 +263,12 @@ lb_status lb_split_by_counts(const int32_t *labels, int64_t count,
   if (status != LB_OK)
     return status;
   class_members members = {NULL, NULL};
-  status = group_by_class(who, labels, count, num_classes, excluded, &members);
+  status = lb_group_by_class(who, labels, count, num_classes, excluded,
+                             &members);
   lb_free(excluded);
   if (status != LB_OK)
     return status;
   status = choose_split(who, labels, counts, num_classes, &members, seed, out);
-  free_members(&members);
+  lb_free_class_members(&members);
   return status;
 }
