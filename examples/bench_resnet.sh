@@ -4,11 +4,14 @@
 # ratios liblossbal / PyTorch (above 1: liblossbal is faster or, for memory,
 # uses more).
 #
-# Usage: bench_resnet.sh BUILD_DIR [--widths "64 16"] [lossbal-bench options]
+# Usage: bench_resnet.sh BUILD_DIR [--widths "64 16"] [--rounds N]
+#                        [lossbal-bench options]
 #   BUILD_DIR   a CMake build directory of liblossbal (BUILD_DIR/examples/
 #               lossbal-bench is run);
 #   --widths    run every configuration once per width, in this order,
 #               side by side in one run (default: the --width option, or 64);
+#   --rounds    run each pair N times, alternating, and report medians: of
+#               the rates, and of the per-round ratios (default 1);
 #   the other options go to both programs unchanged, for example
 #   --arch resnet18 --input 1x28x28 --classes 10 --batch 64 --threads 2
 #   --seconds 10.
@@ -17,7 +20,7 @@
 set -euo pipefail
 
 if (($# < 1)) || [[ $1 == -h || $1 == --help ]]; then
-  sed -n '2,16s/^# \{0,1\}//p' "$0"
+  sed -n '2,19s/^# \{0,1\}//p' "$0"
   exit 2
 fi
 build=$1
@@ -35,11 +38,15 @@ fi
 [[ -x $bench ]] || { echo "bench_resnet.sh: no $bench (build the lossbal-bench target)" >&2; exit 2; }
 
 widths=""
+rounds=1
 args=()
 while (($#)); do
   case $1 in
     --widths) (($# >= 2)) || { echo "bench_resnet.sh: --widths needs a list" >&2; exit 2; }
               widths=$2; shift 2 ;;
+    --rounds) (($# >= 2)) && [[ $2 =~ ^[1-9][0-9]*$ ]] ||
+                { echo "bench_resnet.sh: --rounds needs a whole number above 0" >&2; exit 2; }
+              rounds=$2; shift 2 ;;
     --width) (($# >= 2)) || { echo "bench_resnet.sh: --width needs a value" >&2; exit 2; }
              widths=${widths:-$2}; shift 2 ;;
     *) args+=("$1"); shift ;;
@@ -51,29 +58,56 @@ widths=${widths:-64}
 field() { sed -n "s/.*\\b$1=\\([0-9.eE+-]*\\).*/\\1/p" <<<"$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
+# median V...: the middle value (the mean of the two middle ones).
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1}
+    END { if (NR % 2) printf "%.2f", v[(NR + 1) / 2];
+          else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 summary=()
 for width in $widths; do
-  echo "== width $width: liblossbal"
-  ours=$("$bench" "${args[@]}" --width "$width")
-  printf '%s\n' "$ours"
-  ours=$(tail -n 1 <<<"$ours")
-  echo "== width $width: PyTorch"
-  theirs=$("$python" "$torch_script" "${args[@]}" --width "$width")
-  printf '%s\n' "$theirs"
-  theirs=$(tail -n 1 <<<"$theirs")
-  echo "liblossbal: $ours"
-  echo "PyTorch:    $theirs"
-  line=$(printf 'width %-4s train %s (%s vs %s img/s)  infer %s (%s vs %s img/s)  peak RSS %s (%s vs %s MB)' \
+  ours_train=() ours_infer=() ours_rss=() theirs_train=() theirs_infer=()
+  theirs_rss=() train_ratio=() infer_ratio=() rss_ratio=()
+  for ((round = 1; round <= rounds; round++)); do
+    echo "== width $width, round $round of $rounds: liblossbal"
+    ours=$("$bench" "${args[@]}" --width "$width")
+    printf '%s\n' "$ours"
+    ours=$(tail -n 1 <<<"$ours")
+    echo "== width $width, round $round of $rounds: PyTorch"
+    theirs=$("$python" "$torch_script" "${args[@]}" --width "$width")
+    printf '%s\n' "$theirs"
+    theirs=$(tail -n 1 <<<"$theirs")
+    echo "liblossbal: $ours"
+    echo "PyTorch:    $theirs"
+    ours_train+=("$(field train_img_s "$ours")")
+    ours_infer+=("$(field infer_img_s "$ours")")
+    ours_rss+=("$(field peak_rss_mb "$ours")")
+    theirs_train+=("$(field train_img_s "$theirs")")
+    theirs_infer+=("$(field infer_img_s "$theirs")")
+    theirs_rss+=("$(field peak_rss_mb "$theirs")")
+    train_ratio+=("$(ratio "${ours_train[-1]}" "${theirs_train[-1]}")")
+    infer_ratio+=("$(ratio "${ours_infer[-1]}" "${theirs_infer[-1]}")")
+    rss_ratio+=("$(ratio "${ours_rss[-1]}" "${theirs_rss[-1]}")")
+    echo "ratio liblossbal/PyTorch, round $round: train ${train_ratio[-1]}x  infer ${infer_ratio[-1]}x  peak RSS ${rss_ratio[-1]}x"
+  done
+  if ((rounds > 1)); then
+    detail=" (per round: train ${train_ratio[*]}; infer ${infer_ratio[*]})"
+  else
+    detail=""
+  fi
+  line=$(printf 'width %-4s train %sx (%s vs %s img/s)  infer %sx (%s vs %s img/s)  peak RSS %sx (%s vs %s MB)%s' \
     "$width" \
-    "$(ratio "$(field train_img_s "$ours")" "$(field train_img_s "$theirs")")x" \
-    "$(field train_img_s "$ours")" "$(field train_img_s "$theirs")" \
-    "$(ratio "$(field infer_img_s "$ours")" "$(field infer_img_s "$theirs")")x" \
-    "$(field infer_img_s "$ours")" "$(field infer_img_s "$theirs")" \
-    "$(ratio "$(field peak_rss_mb "$ours")" "$(field peak_rss_mb "$theirs")")x" \
-    "$(field peak_rss_mb "$ours")" "$(field peak_rss_mb "$theirs")")
-  echo "ratio liblossbal/PyTorch: $line"
+    "$(median "${train_ratio[@]}")" "$(median "${ours_train[@]}")" "$(median "${theirs_train[@]}")" \
+    "$(median "${infer_ratio[@]}")" "$(median "${ours_infer[@]}")" "$(median "${theirs_infer[@]}")" \
+    "$(median "${rss_ratio[@]}")" "$(median "${ours_rss[@]}")" "$(median "${theirs_rss[@]}")" \
+    "$detail")
   summary+=("$line")
 done
 echo
-echo "liblossbal / PyTorch (${args[*]}):"
+if ((rounds > 1)); then
+  echo "liblossbal / PyTorch, medians of $rounds rounds (${args[*]}):"
+else
+  echo "liblossbal / PyTorch (${args[*]}):"
+fi
 printf '  %s\n' "${summary[@]}"

@@ -13,10 +13,16 @@
  * (peak RSS from getrusage's ru_maxrss: the whole process, model included).
  * examples/bench_resnet_torch.py prints the same line for PyTorch and
  * examples/bench_resnet.sh runs both.
+ *
+ * --profile adds where the time goes: the model's per-layer-kind counters
+ * (lb_model_set_profiling()) for the timed training and inference loops,
+ * the criterion and the optimizer timed here, and the rate the
+ * convolutions reach against a large matrix product on the same threads.
  */
 #include <lossbal/lossbal.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +36,7 @@ static const char usage_text[] =
     "                     [--width N] [--input CxHxW] [--classes N] "
     "[--batch N]\n"
     "                     [--threads N] [--seconds S] [--warmup N]\n"
-    "                     [--stem small|imagenet] [--seed N]\n"
+    "                     [--stem small|imagenet] [--seed N] [--profile]\n"
     "defaults: --arch resnet18 --width 64 --input 1x28x28 --classes 10\n"
     "          --batch 64 --threads <online CPUs> --seconds 10 --warmup 2;\n"
     "          the stem is small (3x3 conv, no max pool) when the input is\n"
@@ -47,6 +53,7 @@ typedef struct bench_options {
   int32_t warmup;
   int stem; /* -1 automatic, 0 ImageNet, 1 small */
   uint64_t seed;
+  bool profile; /* print the per-layer-kind tables */
 } bench_options;
 
 static void usage_error(const char *fmt, const char *arg) {
@@ -94,6 +101,10 @@ static void parse_options(int argc, char **argv, bench_options *o) {
     if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
       fputs(usage_text, stdout);
       exit(0);
+    }
+    if (strcmp(opt, "--profile") == 0) {
+      o->profile = true;
+      continue;
     }
     if (strncmp(opt, "--", 2) != 0) usage_error("unexpected argument '%s'", opt);
     if (i + 1 >= argc) usage_error("%s needs a value", opt);
@@ -171,6 +182,9 @@ typedef struct bench {
   float *input, *logits, *grad_logits;
   int32_t *labels;
   double last_loss;
+  int64_t steps;                /* of the last timed loop */
+  double seconds;               /* its length */
+  double criterion_s, optimizer_s; /* time in them, with --profile */
 } bench;
 
 static int report(lb_status status, const char *what) {
@@ -183,11 +197,16 @@ static int report(lb_status status, const char *what) {
 static int train_step(bench *b, const bench_options *o) {
   lb_status s = lb_model_forward(b->model, b->input, o->batch, o->height,
                                  o->width_px, b->logits);
+  double t0 = now_s();
   if (s == LB_OK)
     s = lb_criterion_compute(b->criterion, b->logits, b->labels, o->batch,
                              &b->last_loss, b->grad_logits);
+  double t1 = now_s();
   if (s == LB_OK) s = lb_model_backward(b->model, b->grad_logits);
+  double t2 = now_s();
   if (s == LB_OK) s = lb_optimizer_step(b->optimizer);
+  b->criterion_s += t1 - t0;
+  b->optimizer_s += now_s() - t2;
   return report(s, "training step");
 }
 
@@ -214,6 +233,8 @@ static double timed_loop(bench *b, const bench_options *o, double budget,
     elapsed = t1 - start;
   } while (elapsed < budget);
   double rate = (double)(steps * o->batch) / elapsed;
+  b->steps = steps;
+  b->seconds = elapsed;
   printf("%-9s %6lld steps in %6.2f s: %8.2f ms/step mean, %8.2f ms "
          "fastest, %9.1f img/s\n",
          label, (long long)steps, elapsed, 1e3 * elapsed / (double)steps,
@@ -268,6 +289,90 @@ static void teardown(bench *b) {
   free(b->labels);
 }
 
+/* ---- --profile ----------------------------------------------------------- */
+
+static bool is_convolution(int32_t kind) {
+  return kind == LB_LAYER_CONV3X3 || kind == LB_LAYER_CONV1X1 ||
+         kind == LB_LAYER_CONV_OTHER;
+}
+
+/* One row of a profile table: milliseconds per step in the forward and
+ * backward passes (a negative value prints a dash: not a pass of this
+ * row), their total, its share of the loop's time and, for flops > 0, the
+ * rate. */
+static void print_row(const bench *b, const char *name, double forward_s,
+                      double backward_s, double total_s, double flops) {
+  double steps = (double)b->steps;
+  printf("  %-11s", name);
+  if (forward_s >= 0) printf(" %9.2f", 1e3 * forward_s / steps);
+  else printf(" %9s", "-");
+  if (backward_s >= 0) printf(" %9.2f", 1e3 * backward_s / steps);
+  else printf(" %9s", "-");
+  printf(" %9.2f %6.1f%%", 1e3 * total_s / steps, 100.0 * total_s / b->seconds);
+  if (flops > 0 && total_s > 0) printf(" %8.1f", flops / total_s * 1e-9);
+  printf("\n");
+}
+
+/* Prints where the last timed loop's time went: the model's layer kinds,
+ * for training the criterion and the optimizer, and what is left (the
+ * loop itself). Returns the convolutions' rate in GFLOP/s. */
+static double print_profile(const bench *b, const char *loop, bool training) {
+  printf("%s, per step over %lld steps (GFLOP/s: 2 per multiply-add of a "
+         "direct convolution or product, over the time):\n",
+         loop, (long long)b->steps);
+  printf("  %-11s %9s %9s %9s %7s %8s\n", "layer kind", "fwd ms", "bwd ms",
+         "total ms", "share", "GFLOP/s");
+  double accounted_s = 0.0, conv_s = 0.0, conv_flops = 0.0;
+  for (int32_t kind = 0; lb_layer_kind_name(kind); kind++) {
+    lb_layer_profile p = {.struct_size = sizeof p};
+    if (lb_model_get_profile(b->model, kind, &p) != LB_OK ||
+        p.forward_calls + p.backward_calls == 0)
+      continue;
+    double flops = p.forward_flops + p.backward_flops;
+    double seconds = p.forward_seconds + p.backward_seconds;
+    print_row(b, lb_layer_kind_name(kind), p.forward_seconds,
+              training ? p.backward_seconds : -1.0, seconds, flops);
+    accounted_s += seconds;
+    if (is_convolution(kind)) {
+      conv_s += seconds;
+      conv_flops += flops;
+    }
+  }
+  if (training) {
+    print_row(b, "criterion", -1.0, -1.0, b->criterion_s, 0.0);
+    print_row(b, "optimizer", -1.0, -1.0, b->optimizer_s, 0.0);
+    accounted_s += b->criterion_s + b->optimizer_s;
+  }
+  print_row(b, "other", -1.0, -1.0, b->seconds - accounted_s, 0.0);
+  print_row(b, "step", -1.0, -1.0, b->seconds, 0.0);
+  return conv_s > 0 ? conv_flops / conv_s * 1e-9 : 0.0;
+}
+
+/* GFLOP/s of the best of a few [n, n] x [n, n] products through the
+ * library (lb_tensor_matmul) on its current threads: the practical peak
+ * the convolutions' products are measured against. */
+static double matmul_peak_gflops(int64_t n) {
+  int64_t shape[2] = {n, n};
+  lb_tensor *a = NULL, *b = NULL, *c = NULL;
+  double best = INFINITY;
+  if (lb_tensor_create(2, shape, &a) == LB_OK &&
+      lb_tensor_create(2, shape, &b) == LB_OK &&
+      lb_tensor_zeros(2, shape, &c) == LB_OK &&
+      lb_tensor_fill(a, 0.5f) == LB_OK && lb_tensor_fill(b, 0.25f) == LB_OK) {
+    for (int i = 0; i < 4; i++) {
+      double t0 = now_s();
+      if (lb_tensor_matmul(c, a, 0, b, 0, 1.0f, 0.0f) != LB_OK) break;
+      double t = now_s() - t0;
+      if (i > 0 && t < best) best = t; /* the first one warms up */
+    }
+  }
+  lb_tensor_free(a);
+  lb_tensor_free(b);
+  lb_tensor_free(c);
+  return isfinite(best) ? 2.0 * (double)n * (double)n * (double)n / best * 1e-9
+                        : 0.0;
+}
+
 int main(int argc, char **argv) {
   bench_options o;
   parse_options(argc, argv, &o);
@@ -291,29 +396,47 @@ int main(int argc, char **argv) {
   }
 
   double train_rate = 0.0, infer_rate = 0.0;
+  double train_conv_gflops = 0.0, infer_conv_gflops = 0.0;
   for (int32_t i = 0; i < o.warmup && !failed; i++) failed = train_step(&b, &o);
   if (!failed) {
     double first_loss = b.last_loss;
+    b.criterion_s = b.optimizer_s = 0.0;
+    lb_model_set_profiling(b.model, o.profile);
     train_rate = timed_loop(&b, &o, o.seconds / 2, train_step, "train");
     failed = train_rate < 0;
     if (!failed)
       printf("          CE loss %.4f after warm-up, %.4f at the end\n",
              first_loss, b.last_loss);
+    if (!failed && o.profile)
+      train_conv_gflops = print_profile(&b, "training", true);
   }
   if (!failed)
     failed = report(lb_model_set_training(b.model, 0), "lb_model_set_training");
   for (int32_t i = 0; i < o.warmup && !failed; i++) failed = infer_step(&b, &o);
   if (!failed) {
+    lb_model_set_profiling(b.model, o.profile);
     infer_rate = timed_loop(&b, &o, o.seconds / 2, infer_step, "infer");
     failed = infer_rate < 0;
+    if (!failed && o.profile)
+      infer_conv_gflops = print_profile(&b, "inference", false);
   }
   teardown(&b);
   if (failed) return 1;
 
+  /* Read before the peak product below allocates its matrices. */
   struct rusage usage;
   double peak_mb = 0.0;
   if (getrusage(RUSAGE_SELF, &usage) == 0)
     peak_mb = (double)usage.ru_maxrss / 1024.0; /* Linux: kilobytes */
+  if (o.profile) {
+    double peak = matmul_peak_gflops(2048);
+    printf("convolutions: %.1f GFLOP/s in training, %.1f in inference; a "
+           "2048^3 product on the same %d thread(s): %.1f GFLOP/s "
+           "(%.0f%% and %.0f%% of it)\n",
+           train_conv_gflops, infer_conv_gflops, lb_get_num_threads(), peak,
+           peak > 0 ? 100.0 * train_conv_gflops / peak : 0.0,
+           peak > 0 ? 100.0 * infer_conv_gflops / peak : 0.0);
+  }
   printf("train_img_s=%.2f infer_img_s=%.2f peak_rss_mb=%.1f\n", train_rate,
          infer_rate, peak_mb);
   return 0;

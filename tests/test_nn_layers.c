@@ -433,9 +433,8 @@ static void test_batchnorm_relu_backward_matches_finite_differences(
 
 /* y may be x in the forward and grad_x may be grad_y in the backward; the
  * results are those of separate buffers. */
-static void test_batchnorm_runs_in_place(void **state) {
-  (void)state;
-  bn_case k = make_bn_case(bn_shape, true, true, 10);
+static void check_batchnorm_runs_in_place(lb_nchw shape) {
+  bn_case k = make_bn_case(shape, true, true, 10);
   float *y = floats(k.numel), *grad_x = floats(k.numel);
   float *grad_y = random_floats(k.numel, -1.0, 1.0);
   float *grad_gamma = floats(k.shape.c), *grad_beta = floats(k.shape.c);
@@ -454,6 +453,14 @@ static void test_batchnorm_runs_in_place(void **state) {
                                saved.mean, saved.invstd, grad_in_place,
                                grad_gamma, grad_beta);
   assert_bitwise_equal(grad_in_place, grad_x, k.numel, "in-place grad_x");
+}
+
+/* Small planes, and planes of 63 that fill the vector loops and leave a
+ * tail. */
+static void test_batchnorm_runs_in_place(void **state) {
+  (void)state;
+  check_batchnorm_runs_in_place(bn_shape);
+  check_batchnorm_runs_in_place((lb_nchw){2, 3, 7, 9});
 }
 
 /* PyTorch: "Expected more than 1 value per channel when training". */
@@ -559,6 +566,39 @@ static void test_relu_backward_stops_the_gradient_at_zero(void **state) {
   float grad[3] = {1.0f, 1.0f, 1.0f};
   lb_relu_backward(3, y, grad, grad);
   assert_true(grad[0] == 0.0f && grad[1] == 0.0f && grad[2] == 1.0f);
+}
+
+/* Long enough for the vector loops (and a ragged tail): NaN, -0 and 0 at
+ * every position modulo 8, in place and into separate buffers, against the
+ * rule written out element by element. */
+static void test_relu_vector_loops_match_the_rule(void **state) {
+  (void)state;
+  enum { count = 1037 };
+  seed_random(14);
+  float *x = random_floats(count, -1.0, 1.0);
+  float *grad_y = random_floats(count, -1.0, 1.0);
+  for (int64_t i = 0; i < count; i += 7)
+    x[i] = (i / 7) % 3 == 0 ? NAN : (i / 7) % 3 == 1 ? -0.0f : 0.0f;
+  float *y = floats(count), *grad_x = floats(count);
+  float *y_in_place = floats(count), *grad_in_place = floats(count);
+  memcpy(y_in_place, x, count * sizeof(float));
+  memcpy(grad_in_place, grad_y, count * sizeof(float));
+  lb_relu_forward(count, x, y);
+  lb_relu_forward(count, y_in_place, y_in_place);
+  lb_relu_backward(count, y, grad_y, grad_x);
+  lb_relu_backward(count, y, grad_in_place, grad_in_place);
+  for (int64_t i = 0; i < count; i++) {
+    float expected_y = x[i] < 0.0f ? 0.0f : x[i];
+    float expected_grad = y[i] <= 0.0f ? 0.0f : grad_y[i];
+    if (memcmp(&y[i], &expected_y, sizeof(float)) != 0 &&
+        !(isnan(y[i]) && isnan(expected_y)))
+      fail_msg("relu(x[%lld] = %g) = %g", (long long)i, x[i], y[i]);
+    if (memcmp(&grad_x[i], &expected_grad, sizeof(float)) != 0)
+      fail_msg("grad_x[%lld] = %g, expected %g", (long long)i, grad_x[i],
+               expected_grad);
+  }
+  assert_bitwise_equal(y_in_place, y, count, "in-place y");
+  assert_bitwise_equal(grad_in_place, grad_x, count, "in-place grad_x");
 }
 
 /* ---- MaxPool2d ------------------------------------------------------------
@@ -1026,6 +1066,7 @@ int main(void) {
       TEST(test_batchnorm_training_backward_matches_finite_differences),
       TEST(test_batchnorm_eval_backward_matches_finite_differences),
       TEST(test_batchnorm_relu_forward_is_relu_of_batchnorm),
+      TEST(test_relu_vector_loops_match_the_rule),
       TEST(test_batchnorm_relu_backward_matches_finite_differences),
       TEST(test_batchnorm_runs_in_place),
       TEST(test_batchnorm_check_rejects_one_value_per_channel_in_training),

@@ -723,6 +723,103 @@ static void test_create_allocation_failures(void **state) {
  * every kind of parameter against the backward's gradient. In float32 a
  * step can cross a ReLU or max-pool decision, so an entry whose differences
  * at steps h and h/2 disagree is skipped as a kink; most must be usable. */
+/* ---- profiling ---------------------------------------------------------------
+ */
+
+static lb_layer_profile read_profile(const lb_model *m, int32_t kind) {
+  lb_layer_profile p = {.struct_size = sizeof p};
+  assert_int_equal(lb_model_get_profile(m, kind, &p), LB_OK);
+  return p;
+}
+
+/* One training forward and backward of small() (ResNet-18, width 4, small
+ * stem, 3x8x8, batch 2, 5 classes). */
+static void train_once(lb_model *m, const small_setup *s) {
+  float logits[10], grad[10];
+  for (int i = 0; i < 10; i++)
+    grad[i] = 0.1f;
+  assert_int_equal(lb_model_forward(m, s->x, s->batch, s->h, s->w, logits),
+                   LB_OK);
+  assert_int_equal(lb_model_backward(m, grad), LB_OK);
+}
+
+static void test_profile_counts_every_layer(void **state) {
+  (void)state;
+  small_setup s = small();
+  lb_model *m = create(s.cfg, 3);
+  train_once(m, &s);
+  for (int32_t kind = 0; lb_layer_kind_name(kind); kind++) {
+    lb_layer_profile p = read_profile(m, kind);
+    assert_true(p.forward_calls == 0 && p.backward_calls == 0 &&
+                p.forward_seconds == 0.0 && p.forward_flops == 0.0);
+  }
+
+  assert_int_equal(lb_model_set_profiling(m, 1), LB_OK);
+  train_once(m, &s);
+  /* ResNet-18, small stem: conv1 and 16 block convolutions are 3x3, the
+   * three downsample projections 1x1; 20 batch norms; 8 blocks. */
+  lb_layer_profile conv3 = read_profile(m, LB_LAYER_CONV3X3);
+  assert_int_equal(conv3.forward_calls, 17);
+  assert_int_equal(conv3.backward_calls, 17);
+  assert_true(conv3.forward_seconds > 0.0 && conv3.backward_seconds > 0.0);
+  lb_layer_profile conv1 = read_profile(m, LB_LAYER_CONV1X1);
+  assert_int_equal(conv1.forward_calls, 3);
+  /* Each projection doubles the channels and halves the side: 4 -> 8 at
+   * 4x4, 8 -> 16 at 2x2, 16 -> 32 at 1x1, 2 images: 2048 flops each. */
+  assert_true(conv1.forward_flops == 3 * 2048.0);
+  assert_true(conv1.backward_flops == 2 * 3 * 2048.0);
+  /* conv1 (3 -> 4, 8x8) has no input gradient: one product backward. */
+  double stem = 2.0 * 2 * 4 * 64 * 3 * 9;
+  assert_true(conv3.backward_flops == 2.0 * conv3.forward_flops - stem);
+  assert_int_equal(read_profile(m, LB_LAYER_BATCHNORM).forward_calls, 20);
+  assert_int_equal(read_profile(m, LB_LAYER_BATCHNORM).backward_calls, 20);
+  assert_int_equal(read_profile(m, LB_LAYER_RELU).forward_calls, 8);
+  assert_int_equal(read_profile(m, LB_LAYER_RESIDUAL).backward_calls, 8);
+  assert_int_equal(read_profile(m, LB_LAYER_POOLING).forward_calls, 1);
+  lb_layer_profile fc = read_profile(m, LB_LAYER_LINEAR);
+  assert_true(fc.forward_flops == 2.0 * 2 * 32 * 5);
+  assert_true(fc.backward_flops == 2.0 * fc.forward_flops);
+  assert_int_equal(read_profile(m, LB_LAYER_CONV_OTHER).forward_calls, 0);
+  assert_int_equal(read_profile(m, LB_LAYER_INPUT).forward_calls, 1);
+
+  /* Off keeps the counters still; on again clears them. */
+  assert_int_equal(lb_model_set_profiling(m, 0), LB_OK);
+  train_once(m, &s);
+  assert_int_equal(read_profile(m, LB_LAYER_CONV3X3).forward_calls, 17);
+  assert_int_equal(lb_model_set_profiling(m, 1), LB_OK);
+  assert_int_equal(read_profile(m, LB_LAYER_CONV3X3).forward_calls, 0);
+  assert_true(read_profile(m, LB_LAYER_CONV3X3).forward_seconds == 0.0);
+  free(s.x);
+  lb_model_free(m);
+}
+
+static void test_profile_bad_arguments(void **state) {
+  (void)state;
+  small_setup s = small();
+  lb_model *m = create(s.cfg, 3);
+  lb_layer_profile p = {.struct_size = sizeof p};
+  assert_fails_with(lb_model_set_profiling(NULL, 1), LB_EINVAL, "m is NULL");
+  assert_fails_with(lb_model_get_profile(NULL, 0, &p), LB_EINVAL, "m is NULL");
+  assert_fails_with(lb_model_get_profile(m, 0, NULL), LB_EINVAL,
+                    "out is NULL");
+  assert_fails_with(lb_model_get_profile(m, -1, &p), LB_EINVAL,
+                    "kind = -1 is not a layer kind");
+  assert_fails_with(lb_model_get_profile(m, 9, &p), LB_EINVAL,
+                    "kind = 9 is not a layer kind");
+  p.struct_size = sizeof p - 1;
+  assert_fails_with(lb_model_get_profile(m, 0, &p), LB_EINVAL,
+                    "struct_size");
+  const char *expected[] = {"conv3x3", "conv1x1", "conv_other",
+                            "batchnorm", "relu", "residual",
+                            "pooling", "linear", "input"};
+  for (int32_t kind = 0; kind < 9; kind++)
+    assert_string_equal(lb_layer_kind_name(kind), expected[kind]);
+  assert_null(lb_layer_kind_name(9));
+  assert_null(lb_layer_kind_name(-1));
+  free(s.x);
+  lb_model_free(m);
+}
+
 static double weighted_sum(lb_model *m, const float *x, const float *r,
                            float *logits) {
   assert_int_equal(lb_model_forward(m, x, 2, 6, 6, logits), LB_OK);
@@ -815,6 +912,8 @@ int main(void) {
       cmocka_unit_test(test_eval_backward_finite_differences),
       cmocka_unit_test(test_init_is_seeded),
       cmocka_unit_test(test_create_allocation_failures),
+      cmocka_unit_test(test_profile_counts_every_layer),
+      cmocka_unit_test(test_profile_bad_arguments),
   };
   return cmocka_run_group_tests(tests, make_scratch, remove_scratch);
 }

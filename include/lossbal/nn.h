@@ -162,6 +162,71 @@ LB_API int64_t lb_model_parameter_count(const lb_model *m);
 /** Releases a model; NULL is a no-op. */
 LB_API void lb_model_free(lb_model *m);
 
+/** Kinds of layer a model's time is counted under by
+ *  lb_model_get_profile(). Values are stable; new kinds get new numbers
+ *  at the end (lb_layer_kind_name() returns NULL past the last one). */
+typedef enum lb_layer_kind {
+  LB_LAYER_CONV3X3 = 0,    /**< convolutions with a 3x3 kernel, any stride
+                                (the stem of small-input models too) */
+  LB_LAYER_CONV1X1 = 1,    /**< 1x1 convolutions (Bottleneck, downsample) */
+  LB_LAYER_CONV_OTHER = 2, /**< other kernels: the 7x7 ImageNet stem */
+  LB_LAYER_BATCHNORM = 3,  /**< batch norm, with the ReLU fused into it
+                                where one follows */
+  LB_LAYER_RELU = 4,       /**< the ReLU after each block's residual sum */
+  LB_LAYER_RESIDUAL = 5,   /**< the residual sums */
+  LB_LAYER_POOLING = 6,    /**< max pool and global average pool */
+  LB_LAYER_LINEAR = 7,     /**< the final fully connected layer */
+  LB_LAYER_INPUT = 8       /**< copying the input batch into the model */
+} lb_layer_kind;
+
+/** The time a model spent in one kind of layer since profiling was turned
+ *  on (lb_model_get_profile()). A POD output struct: set struct_size to
+ *  `sizeof(lb_layer_profile)`. */
+typedef struct lb_layer_profile {
+  size_t struct_size;      /**< `sizeof(lb_layer_profile)`, set by the
+                                caller; a smaller value is refused. */
+  double forward_seconds;  /**< wall time in forward passes */
+  double backward_seconds; /**< wall time in backward passes */
+  int64_t forward_calls;   /**< layer calls in forward passes */
+  int64_t backward_calls;  /**< layer calls in backward passes */
+  double forward_flops;    /**< nominal floating-point operations of the
+                                forward calls: 2 per multiply-add of a
+                                direct convolution or matrix product, 0 for
+                                the other kinds. A fast algorithm (Winograd)
+                                does fewer; dividing this by the time gives
+                                the effective rate. */
+  double backward_flops;   /**< the same for the backward calls (input and
+                                weight gradients) */
+} lb_layer_profile;
+
+/**
+ * Turns per-layer-kind timing of a model's forward and backward passes on
+ * (@p enabled nonzero) or off. Turning it on clears the counters. Timing
+ * reads a monotonic clock around every layer call, which costs well under
+ * a microsecond each; while off the model reads no clock.
+ *
+ * @return ::LB_OK, or ::LB_EINVAL when @p m is NULL.
+ */
+LB_API lb_status lb_model_set_profiling(lb_model *m, int enabled);
+
+/**
+ * Reads the counters of one kind of layer (see lb_model_set_profiling()).
+ * All zero when profiling was never turned on; turning it off keeps them.
+ *
+ * @param m the model.
+ * @param kind an ::lb_layer_kind value.
+ * @param out receives the counters; out->struct_size must be set.
+ * @return ::LB_OK; ::LB_EINVAL when a pointer is NULL, out->struct_size is
+ *         too small or @p kind is not a kind this library knows.
+ */
+LB_API lb_status lb_model_get_profile(const lb_model *m, int32_t kind,
+                                      lb_layer_profile *out);
+
+/** A short lowercase name of a layer kind ("conv3x3", "batchnorm", ...),
+ *  or NULL for a value that is not a kind: loop from 0 until NULL to visit
+ *  every kind this library version knows. */
+LB_API const char *lb_layer_kind_name(int32_t kind);
+
 /** @} */
 
 /** @defgroup optim Training: SGD, learning-rate schedules, checkpoints

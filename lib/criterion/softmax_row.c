@@ -8,13 +8,12 @@
  *    accumulators in an array: the fixed-length loop over the lanes maps
  *    onto vector registers without asking the compiler to reorder
  *    floating-point operations, which it may not do without -ffast-math.
- *  - On x86-64 with GCC every kernel is built twice, for the baseline
- *    (SSE2) and for x86-64-v3 (AVX2 + FMA), and the dynamic loader picks one
- *    when the library is loaded (target_clones, an ifunc). The packaged
- *    library therefore runs on any x86-64 and uses AVX2 where it exists.
- *    Elsewhere (other CPUs, other compilers) the same C is built once.
+ *  - Every kernel is an LB_VECTOR_KERNEL (core/vector_kernel.h): on x86-64
+ *    with GCC built for the baseline and for AVX2, picked at load time.
  */
 #include "softmax_row.h"
+
+#include "../core/vector_kernel.h"
 
 #include <float.h>
 #include <string.h>
@@ -27,24 +26,6 @@
  *    which it needs before it turns the comparisons of the loops into vector
  *    selects. */
 #  pragma GCC optimize("fp-contract=fast", "no-trapping-math")
-#endif
-
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && \
-    defined(__x86_64__) && defined(__ELF__) && !defined(LB_NO_TARGET_CLONES)
-#  define LB_ROW_KERNEL \
-     __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#  define LB_ROW_KERNEL
-#endif
-
-/* Keeps a fixed-length loop over the lanes a loop. Fully unrolled (GCC does
- * that to short loops before it vectorizes), it becomes LANES separate
- * scalar reductions, which GCC does not vectorize without -ffast-math; kept
- * whole, it is vectorized as a few vector operations. */
-#if defined(__GNUC__) && !defined(__clang__)
-#  define LB_KEEP_LANE_LOOP _Pragma("GCC unroll 1")
-#else
-#  define LB_KEEP_LANE_LOOP
 #endif
 
 /* Independent accumulators per reduction: two AVX2 vectors of floats, four
@@ -121,9 +102,9 @@ static inline __attribute__((always_inline)) double sum_in_double(
   return sum;
 }
 
-/* ---- kernels: each is built for every target of LB_ROW_KERNEL ---------- */
+/* ---- kernels: each is built for every target of LB_VECTOR_KERNEL ---------- */
 
-static LB_ROW_KERNEL float row_max_abs_kernel(const float *x, int64_t n) {
+static LB_VECTOR_KERNEL float row_max_abs_kernel(const float *x, int64_t n) {
   /* |x| compares like its bit pattern with the sign cleared, and every
    * infinity or NaN pattern is above every finite one: one integer max finds
    * both the largest magnitude and any non-finite value. Integer max is
@@ -136,7 +117,7 @@ static LB_ROW_KERNEL float row_max_abs_kernel(const float *x, int64_t n) {
   return float_from_bits(largest);
 }
 
-static LB_ROW_KERNEL float row_max_kernel(const float *x, int64_t k) {
+static LB_VECTOR_KERNEL float row_max_kernel(const float *x, int64_t k) {
   float lanes[LANES];
   for (int l = 0; l < LANES; l++) lanes[l] = -FLT_MAX;
   int64_t j = 0;
@@ -152,7 +133,7 @@ static LB_ROW_KERNEL float row_max_kernel(const float *x, int64_t k) {
   return largest;
 }
 
-static LB_ROW_KERNEL double row_exp_sum_kernel(const float *restrict x,
+static LB_VECTOR_KERNEL double row_exp_sum_kernel(const float *restrict x,
                                                float shift, int64_t k,
                                                float *restrict out) {
   /* Two loops rather than one: alone, the exponentials vectorize into
@@ -162,11 +143,11 @@ static LB_ROW_KERNEL double row_exp_sum_kernel(const float *restrict x,
   return sum_in_double(out, k);
 }
 
-static LB_ROW_KERNEL double row_sum_kernel(const float *x, int64_t k) {
+static LB_VECTOR_KERNEL double row_sum_kernel(const float *x, int64_t k) {
   return sum_in_double(x, k);
 }
 
-static LB_ROW_KERNEL double row_dot_kernel(const float *x, const float *w,
+static LB_VECTOR_KERNEL double row_dot_kernel(const float *x, const float *w,
                                            int64_t k) {
   double lanes[LANES] = {0};
   int64_t j = 0;
@@ -181,27 +162,27 @@ static LB_ROW_KERNEL double row_dot_kernel(const float *x, const float *w,
   return sum;
 }
 
-static LB_ROW_KERNEL void row_affine_kernel(float *restrict out,
+static LB_VECTOR_KERNEL void row_affine_kernel(float *restrict out,
                                             const float *restrict x,
                                             float alpha, float beta,
                                             int64_t k) {
   for (int64_t j = 0; j < k; j++) out[j] = alpha * x[j] - beta;
 }
 
-static LB_ROW_KERNEL void row_affine_weighted_kernel(
+static LB_VECTOR_KERNEL void row_affine_weighted_kernel(
     float *restrict out, const float *restrict x, float alpha, float beta,
     const float *restrict w, int64_t k) {
   for (int64_t j = 0; j < k; j++) out[j] = alpha * x[j] - beta * w[j];
 }
 
-static LB_ROW_KERNEL void row_add_kernel(float *restrict out,
+static LB_VECTOR_KERNEL void row_add_kernel(float *restrict out,
                                          const float *restrict z,
                                          const float *restrict offset,
                                          int64_t k) {
   for (int64_t j = 0; j < k; j++) out[j] = z[j] + offset[j];
 }
 
-static LB_ROW_KERNEL void row_scale_kernel(float *restrict out,
+static LB_VECTOR_KERNEL void row_scale_kernel(float *restrict out,
                                            const float *restrict z,
                                            float scale, int64_t k) {
   for (int64_t j = 0; j < k; j++) out[j] = scale * z[j];

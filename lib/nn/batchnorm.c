@@ -1,11 +1,22 @@
 /* BatchNorm2d, forward and backward, alone or followed by a ReLU (see
  * layers.h). Work is cut by channel: each channel's statistics and
- * gradients come from its own planes only, summed in one fixed order. */
+ * gradients come from its own planes only, summed in one fixed order. The
+ * loops over a plane are vector kernels (core/vector_kernel.h): sums in
+ * double over SUM_LANES accumulators, element-wise passes in float. */
 #include "layers.h"
 
 #include "../core/core_internal.h"
+#include "../core/vector_kernel.h"
 
 #include <math.h>
+
+#if defined(__GNUC__) && !defined(__clang__)
+/* Lets GCC turn the ReLU's comparisons into vector selects. */
+#  pragma GCC optimize("no-trapping-math")
+#endif
+
+/* Independent double accumulators per sum: two AVX2 vectors. */
+#define SUM_LANES 8
 
 lb_status lb_batchnorm2d_check(const char *who, const lb_batchnorm2d *bn,
                                lb_nchw shape, bool training) {
@@ -46,26 +57,35 @@ static int64_t plane_offset(lb_nchw shape, int64_t item, int64_t channel) {
   return (item * shape.c + channel) * shape.h * shape.w;
 }
 
+/* The sum of the SUM_LANES accumulators, in a fixed pairwise order. */
+static double sum_lanes(const double lanes[SUM_LANES]) {
+  return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
+         ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
+
 /* Adds sum (x[i] - shift) and sum (x[i] - shift)^2 over x[0..count) to
- * sums[0] and sums[1]. Four accumulators per sum, so the additions overlap
- * instead of waiting on each other; their order is fixed. */
-static void add_shifted_sums(const float *x, int64_t count, double shift,
-                             double sums[2]) {
-  double s[4] = {0.0, 0.0, 0.0, 0.0}, q[4] = {0.0, 0.0, 0.0, 0.0};
+ * sums[0] and sums[1]. SUM_LANES accumulators per sum, so the additions
+ * overlap instead of waiting on each other; their order is fixed. */
+static LB_VECTOR_KERNEL void add_shifted_sums(const float *restrict x,
+                                              int64_t count, double shift,
+                                              double sums[restrict 2]) {
+  double s[SUM_LANES] = {0.0}, q[SUM_LANES] = {0.0};
   int64_t i = 0;
-  for (; i + 4 <= count; i += 4)
-    for (int lane = 0; lane < 4; lane++) {
+  for (; i + SUM_LANES <= count; i += SUM_LANES) {
+    LB_KEEP_LANE_LOOP
+    for (int lane = 0; lane < SUM_LANES; lane++) {
       double d = (double)x[i + lane] - shift;
       s[lane] += d;
       q[lane] += d * d;
     }
+  }
   for (; i < count; i++) {
     double d = (double)x[i] - shift;
     s[0] += d;
     q[0] += d * d;
   }
-  sums[0] += (s[0] + s[1]) + (s[2] + s[3]);
-  sums[1] += (q[0] + q[1]) + (q[2] + q[3]);
+  sums[0] += sum_lanes(s);
+  sums[1] += sum_lanes(q);
 }
 
 /* The mean and biased variance of one channel over (n, h, w), in one pass.
@@ -100,13 +120,24 @@ static void update_running_stats(const lb_batchnorm2d *bn, int64_t channel,
       (float)((1.0 - m) * bn->running_var[channel] + m * unbiased_var);
 }
 
-/* y = x * scale + shift over one plane, clamped at 0 when relu is set;
- * written as `v < 0` so NaN passes as it does in PyTorch. */
-static void affine_plane(const float *x, float *y, int64_t count, float scale,
-                         float shift, bool relu) {
+/* y = x * scale + shift over one plane (y may be x). */
+static LB_VECTOR_KERNEL void affine_plane(const float *x, float *y,
+                                          int64_t count, float scale,
+                                          float shift) {
+  LB_ELEMENTWISE_LOOP
+  for (int64_t i = 0; i < count; i++)
+    y[i] = x[i] * scale + shift;
+}
+
+/* The same clamped at 0, written as `v < 0` so NaN passes as it does in
+ * PyTorch. */
+static LB_VECTOR_KERNEL void affine_relu_plane(const float *x, float *y,
+                                               int64_t count, float scale,
+                                               float shift) {
+  LB_ELEMENTWISE_LOOP
   for (int64_t i = 0; i < count; i++) {
     float v = x[i] * scale + shift;
-    y[i] = relu && v < 0.0f ? 0.0f : v;
+    y[i] = v < 0.0f ? 0.0f : v;
   }
 }
 
@@ -139,8 +170,12 @@ static void forward_channel(const forward_job *job, int64_t channel) {
   double shift = bn->bias[channel] - mean * scale;
   for (int64_t item = 0; item < shape.n; item++) {
     int64_t offset = plane_offset(shape, item, channel);
-    affine_plane(job->x + offset, job->y + offset, shape.h * shape.w,
-                 (float)scale, (float)shift, job->relu);
+    if (job->relu)
+      affine_relu_plane(job->x + offset, job->y + offset, shape.h * shape.w,
+                        (float)scale, (float)shift);
+    else
+      affine_plane(job->x + offset, job->y + offset, shape.h * shape.w,
+                   (float)scale, (float)shift);
   }
 }
 
@@ -184,34 +219,55 @@ void lb_batchnorm2d_relu_forward(const lb_batchnorm2d *bn, bool training,
                             .save_invstd = save_invstd});
 }
 
-/* The gradient that reaches the batch norm's output: grad_y, or 0 where the
- * fused ReLU's output relu_y is not positive (PyTorch's threshold_backward). */
-static float reaching_gradient(const float *relu_y, const float *grad_y,
-                               int64_t i) {
-  return relu_y && relu_y[i] <= 0.0f ? 0.0f : grad_y[i];
-}
-
 /* Adds sum g and sum (x - mean) g over one plane to sums[0] and sums[1],
- * g as reaching_gradient() gives it. Four accumulators, as in
- * add_shifted_sums. */
-static void add_gradient_sums(const float *x, const float *relu_y,
-                              const float *grad_y, int64_t count, double mean,
-                              double sums[2]) {
-  double s[4] = {0.0, 0.0, 0.0, 0.0}, d[4] = {0.0, 0.0, 0.0, 0.0};
+ * where g is grad_y. SUM_LANES accumulators, as in add_shifted_sums. */
+static LB_VECTOR_KERNEL void add_gradient_sums(const float *restrict x,
+                                               const float *restrict grad_y,
+                                               int64_t count, double mean,
+                                               double sums[restrict 2]) {
+  double s[SUM_LANES] = {0.0}, d[SUM_LANES] = {0.0};
   int64_t i = 0;
-  for (; i + 4 <= count; i += 4)
-    for (int lane = 0; lane < 4; lane++) {
-      double g = reaching_gradient(relu_y, grad_y, i + lane);
+  for (; i + SUM_LANES <= count; i += SUM_LANES) {
+    LB_KEEP_LANE_LOOP
+    for (int lane = 0; lane < SUM_LANES; lane++) {
+      double g = grad_y[i + lane];
       s[lane] += g;
       d[lane] += ((double)x[i + lane] - mean) * g;
     }
+  }
   for (; i < count; i++) {
-    double g = reaching_gradient(relu_y, grad_y, i);
+    double g = grad_y[i];
     s[0] += g;
     d[0] += ((double)x[i] - mean) * g;
   }
-  sums[0] += (s[0] + s[1]) + (s[2] + s[3]);
-  sums[1] += (d[0] + d[1]) + (d[2] + d[3]);
+  sums[0] += sum_lanes(s);
+  sums[1] += sum_lanes(d);
+}
+
+/* The same where g is the gradient that reaches the batch norm's output
+ * through the fused ReLU: grad_y, or 0 where the ReLU's output relu_y is
+ * not positive (PyTorch's threshold_backward). */
+static LB_VECTOR_KERNEL void add_masked_gradient_sums(
+    const float *restrict x, const float *restrict relu_y,
+    const float *restrict grad_y, int64_t count, double mean,
+    double sums[restrict 2]) {
+  double s[SUM_LANES] = {0.0}, d[SUM_LANES] = {0.0};
+  int64_t i = 0;
+  for (; i + SUM_LANES <= count; i += SUM_LANES) {
+    LB_KEEP_LANE_LOOP
+    for (int lane = 0; lane < SUM_LANES; lane++) {
+      double g = relu_y[i + lane] <= 0.0f ? 0.0 : (double)grad_y[i + lane];
+      s[lane] += g;
+      d[lane] += ((double)x[i + lane] - mean) * g;
+    }
+  }
+  for (; i < count; i++) {
+    double g = relu_y[i] <= 0.0f ? 0.0 : (double)grad_y[i];
+    s[0] += g;
+    d[0] += ((double)x[i] - mean) * g;
+  }
+  sums[0] += sum_lanes(s);
+  sums[1] += sum_lanes(d);
 }
 
 /* The per-channel constants of grad_x = (g - grad_mean - (x - mean) *
@@ -220,11 +276,24 @@ typedef struct input_gradient_terms {
   float mean, scale, grad_mean, projection;
 } input_gradient_terms;
 
-static void input_gradient_plane(const float *x, const float *relu_y,
-                                 const float *grad_y, float *grad_x,
-                                 int64_t count, input_gradient_terms t) {
+/* grad_x over one plane, g = grad_y (grad_x may be grad_y). */
+static LB_VECTOR_KERNEL void input_gradient_plane(const float *x,
+                                                  const float *grad_y,
+                                                  float *grad_x, int64_t count,
+                                                  input_gradient_terms t) {
+  LB_ELEMENTWISE_LOOP
+  for (int64_t i = 0; i < count; i++)
+    grad_x[i] = (grad_y[i] - t.grad_mean - (x[i] - t.mean) * t.projection) *
+                t.scale;
+}
+
+/* The same with g masked by the fused ReLU's output relu_y. */
+static LB_VECTOR_KERNEL void masked_input_gradient_plane(
+    const float *x, const float *relu_y, const float *grad_y, float *grad_x,
+    int64_t count, input_gradient_terms t) {
+  LB_ELEMENTWISE_LOOP
   for (int64_t i = 0; i < count; i++) {
-    float g = reaching_gradient(relu_y, grad_y, i);
+    float g = relu_y[i] <= 0.0f ? 0.0f : grad_y[i];
     grad_x[i] = (g - t.grad_mean - (x[i] - t.mean) * t.projection) * t.scale;
   }
 }
@@ -253,9 +322,12 @@ static void backward_channel(const backward_job *job, int64_t channel) {
   double sums[2] = {0.0, 0.0};
   for (int64_t item = 0; item < shape.n; item++) {
     int64_t offset = plane_offset(shape, item, channel);
-    add_gradient_sums(job->x + offset,
-                      job->relu_y ? job->relu_y + offset : NULL,
-                      job->grad_y + offset, plane, mean, sums);
+    if (job->relu_y)
+      add_masked_gradient_sums(job->x + offset, job->relu_y + offset,
+                               job->grad_y + offset, plane, mean, sums);
+    else
+      add_gradient_sums(job->x + offset, job->grad_y + offset, plane, mean,
+                        sums);
   }
   job->grad_bias[channel] = (float)sums[0];
   job->grad_weight[channel] = (float)(sums[1] * invstd);
@@ -269,9 +341,13 @@ static void backward_channel(const backward_job *job, int64_t channel) {
   }
   for (int64_t item = 0; item < shape.n; item++) {
     int64_t offset = plane_offset(shape, item, channel);
-    input_gradient_plane(job->x + offset,
-                         job->relu_y ? job->relu_y + offset : NULL,
-                         job->grad_y + offset, job->grad_x + offset, plane, t);
+    if (job->relu_y)
+      masked_input_gradient_plane(job->x + offset, job->relu_y + offset,
+                                  job->grad_y + offset, job->grad_x + offset,
+                                  plane, t);
+    else
+      input_gradient_plane(job->x + offset, job->grad_y + offset,
+                           job->grad_x + offset, plane, t);
   }
 }
 

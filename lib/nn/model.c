@@ -217,11 +217,74 @@ static lb_status prepare_arena(lb_model *m, lb_nchw in) {
   return LB_OK;
 }
 
+/* ---- timing (profile.h) ---------------------------------------------------
+ */
+
+static int64_t start_timing(const lb_model *m) {
+  return lb_profile_start(&m->profile);
+}
+
+/* 2 x the multiply-adds of fc's forward on a batch. */
+static double linear_flops(const lb_model *m, int64_t batch) {
+  return 2.0 * (double)batch * (double)m->features *
+         (double)m->config.num_classes;
+}
+
+/* Counts a layer call without flops (every kind but the products). */
+static void stop_timing(lb_model *m, lb_layer_kind kind, lb_pass pass,
+                        int64_t start) {
+  lb_profile_stop(&m->profile, kind, pass, start, 0.0);
+}
+
 /* ---- forward ----------------------------------------------------------------
  */
 
 static void conv_forward(lb_model *m, lb_model_conv *c, const float *x) {
+  int64_t start = start_timing(m);
   lb_conv2d_forward(&c->geometry, x, c->weight, NULL, c->out, m->workspace);
+  lb_profile_stop(&m->profile, lb_profile_conv_kind(&c->geometry),
+                  LB_PASS_FORWARD, start, lb_profile_conv_flops(&c->geometry));
+}
+
+/* One product for the weight gradient, a second for the input gradient
+ * unless grad_input is NULL (the first layer). */
+static void conv_backward(lb_model *m, lb_model_conv *c, const float *x,
+                          const float *grad_output, float *grad_input) {
+  int64_t start = start_timing(m);
+  lb_conv2d_backward(&c->geometry, x, c->weight, grad_output, grad_input,
+                     c->grad_weight, NULL, m->workspace);
+  double products = grad_input ? 2.0 : 1.0;
+  lb_profile_stop(&m->profile, lb_profile_conv_kind(&c->geometry),
+                  LB_PASS_BACKWARD, start,
+                  products * lb_profile_conv_flops(&c->geometry));
+}
+
+static void bn_relu_forward(lb_model *m, lb_model_bn *n, bool training,
+                            const float *x, float *y) {
+  int64_t start = start_timing(m);
+  lb_batchnorm2d_relu_forward(&n->bn, training, n->shape, x, y, n->save_mean,
+                              n->save_invstd);
+  stop_timing(m, LB_LAYER_BATCHNORM, LB_PASS_FORWARD, start);
+}
+
+static void bn_forward(lb_model *m, lb_model_bn *n, bool training,
+                       const float *x, float *y) {
+  int64_t start = start_timing(m);
+  lb_batchnorm2d_forward(&n->bn, training, n->shape, x, y, n->save_mean,
+                         n->save_invstd);
+  stop_timing(m, LB_LAYER_BATCHNORM, LB_PASS_FORWARD, start);
+}
+
+/* out = relu(out + shortcut), the end of a block, timed as two kinds. */
+static void residual_relu_forward(lb_model *m, lb_model_block *blk,
+                                  const float *shortcut) {
+  int64_t count = lb_nchw_numel(blk->out_shape);
+  int64_t start = start_timing(m);
+  lb_residual_add(count, blk->out, shortcut, blk->out);
+  stop_timing(m, LB_LAYER_RESIDUAL, LB_PASS_FORWARD, start);
+  start = start_timing(m);
+  lb_relu_forward(count, blk->out, blk->out);
+  stop_timing(m, LB_LAYER_RELU, LB_PASS_FORWARD, start);
 }
 
 static void block_forward(lb_model *m, lb_model_block *blk, const float *in,
@@ -232,25 +295,19 @@ static void block_forward(lb_model *m, lb_model_block *blk, const float *in,
   for (int32_t i = 0; i < last; i++) {
     lb_model_bn *n = &blk->bn[i];
     conv_forward(m, &blk->conv[i], x);
-    lb_batchnorm2d_relu_forward(&n->bn, training, n->shape, blk->conv[i].out,
-                                n->out, n->save_mean, n->save_invstd);
+    bn_relu_forward(m, n, training, blk->conv[i].out, n->out);
     x = n->out;
   }
-  lb_model_bn *n = &blk->bn[last];
   conv_forward(m, &blk->conv[last], x);
-  lb_batchnorm2d_forward(&n->bn, training, n->shape, blk->conv[last].out,
-                         blk->out, n->save_mean, n->save_invstd);
+  bn_forward(m, &blk->bn[last], training, blk->conv[last].out, blk->out);
   const float *shortcut = in;
   if (blk->has_downsample) {
     lb_model_bn *d = &blk->down_bn;
     conv_forward(m, &blk->down, in);
-    lb_batchnorm2d_forward(&d->bn, training, d->shape, blk->down.out, d->out,
-                           d->save_mean, d->save_invstd);
+    bn_forward(m, d, training, blk->down.out, d->out);
     shortcut = d->out;
   }
-  int64_t count = lb_nchw_numel(blk->out_shape);
-  lb_residual_add(count, blk->out, shortcut, blk->out);
-  lb_relu_forward(count, blk->out, blk->out);
+  residual_relu_forward(m, blk, shortcut);
 }
 
 static void count_batch(lb_model *m) {
@@ -283,13 +340,16 @@ lb_status lb_model_forward(lb_model *m, const float *input, int64_t batch,
   if (s != LB_OK)
     return s;
 
+  int64_t start = start_timing(m);
   memcpy(m->input_copy, input, (size_t)lb_nchw_numel(in) * sizeof(float));
+  stop_timing(m, LB_LAYER_INPUT, LB_PASS_FORWARD, start);
   conv_forward(m, &m->conv1, m->input_copy);
-  lb_batchnorm2d_relu_forward(&m->bn1.bn, training, m->bn1.shape, m->conv1.out,
-                              m->bn1.out, m->bn1.save_mean, m->bn1.save_invstd);
+  bn_relu_forward(m, &m->bn1, training, m->conv1.out, m->bn1.out);
   const float *x = m->bn1.out;
   if (m->has_maxpool) {
+    start = start_timing(m);
     lb_maxpool2d_forward(&m->maxpool, m->bn1.shape, x, m->pool_out, m->argmax);
+    stop_timing(m, LB_LAYER_POOLING, LB_PASS_FORWARD, start);
     x = m->pool_out;
   }
   for (int32_t b = 0; b < m->block_count; b++) {
@@ -297,9 +357,14 @@ lb_status lb_model_forward(lb_model *m, const float *input, int64_t batch,
     x = m->blocks[b].out;
   }
   lb_model_block *last = &m->blocks[m->block_count - 1];
+  start = start_timing(m);
   lb_global_avgpool_forward(last->out_shape, x, m->pooled);
+  stop_timing(m, LB_LAYER_POOLING, LB_PASS_FORWARD, start);
   lb_linear fc = {m->features, m->config.num_classes, m->fc_weight, m->fc_bias};
+  start = start_timing(m);
   lb_linear_forward(&fc, batch, m->pooled, logits);
+  lb_profile_stop(&m->profile, LB_LAYER_LINEAR, LB_PASS_FORWARD, start,
+                  linear_flops(m, batch));
   if (training)
     count_batch(m);
 
@@ -314,31 +379,48 @@ lb_status lb_model_forward(lb_model *m, const float *input, int64_t batch,
 /* ---- backward ---------------------------------------------------------------
  */
 
+/* grad_input = the batch norm's input gradient from grad_output (distinct
+ * arrays). */
+static void bn_backward(lb_model *m, lb_model_bn *n, bool training,
+                        const float *x, const float *grad_output,
+                        float *grad_input) {
+  int64_t start = start_timing(m);
+  lb_batchnorm2d_backward(&n->bn, training, n->shape, x, grad_output,
+                          n->save_mean, n->save_invstd, grad_input,
+                          n->grad_weight, n->grad_bias);
+  stop_timing(m, LB_LAYER_BATCHNORM, LB_PASS_BACKWARD, start);
+}
+
+/* The backward of a batch norm fused with the ReLU after it, in place:
+ * grad holds the gradient of the ReLU's output and receives that of the
+ * batch norm's input. */
+static void bn_relu_backward(lb_model *m, lb_model_bn *n, bool training,
+                             const float *x, float *grad) {
+  int64_t start = start_timing(m);
+  lb_batchnorm2d_relu_backward(&n->bn, training, n->shape, x, n->out, grad,
+                               n->save_mean, n->save_invstd, grad,
+                               n->grad_weight, n->grad_bias);
+  stop_timing(m, LB_LAYER_BATCHNORM, LB_PASS_BACKWARD, start);
+}
+
 /* The gradient arrives in scratch[*at] (dL/d(block output)) and leaves in
  * scratch[*at] as dL/d(block input). */
 static void block_backward(lb_model *m, lb_model_block *blk, int *at,
                            bool training) {
   int a = *at, p = (a + 1) % 4, q = (a + 2) % 4, s = (a + 3) % 4;
   float **g = m->scratch;
-  float *ws = m->workspace;
   int32_t last = blk->convs - 1;
+  int64_t start = start_timing(m);
   lb_relu_backward(lb_nchw_numel(blk->out_shape), blk->out, g[a], g[a]);
+  stop_timing(m, LB_LAYER_RELU, LB_PASS_BACKWARD, start);
 
-  lb_model_bn *n = &blk->bn[last];
-  lb_batchnorm2d_backward(&n->bn, training, n->shape, blk->conv[last].out, g[a],
-                          n->save_mean, n->save_invstd, g[p], n->grad_weight,
-                          n->grad_bias);
+  bn_backward(m, &blk->bn[last], training, blk->conv[last].out, g[a], g[p]);
   for (int32_t i = last; i >= 0; i--) {
-    lb_model_conv *c = &blk->conv[i];
     const float *x = i == 0 ? blk->in : blk->bn[i - 1].out;
-    lb_conv2d_backward(&c->geometry, x, c->weight, g[p], g[q], c->grad_weight,
-                       NULL, ws);
-    if (i > 0) {
-      lb_model_bn *k = &blk->bn[i - 1];
-      lb_batchnorm2d_relu_backward(
-          &k->bn, training, k->shape, blk->conv[i - 1].out, k->out, g[q],
-          k->save_mean, k->save_invstd, g[q], k->grad_weight, k->grad_bias);
-    }
+    conv_backward(m, &blk->conv[i], x, g[p], g[q]);
+    if (i > 0)
+      bn_relu_backward(m, &blk->bn[i - 1], training, blk->conv[i - 1].out,
+                       g[q]);
     int t = p;
     p = q;
     q = t;
@@ -346,14 +428,12 @@ static void block_backward(lb_model *m, lb_model_block *blk, int *at,
   /* The main branch's input gradient is in g[p]; the shortcut's goes to
    * g[a] (which already is it for an identity shortcut). */
   if (blk->has_downsample) {
-    lb_model_bn *d = &blk->down_bn;
-    lb_batchnorm2d_backward(&d->bn, training, d->shape, blk->down.out, g[a],
-                            d->save_mean, d->save_invstd, g[s], d->grad_weight,
-                            d->grad_bias);
-    lb_conv2d_backward(&blk->down.geometry, blk->in, blk->down.weight, g[s],
-                       g[a], blk->down.grad_weight, NULL, ws);
+    bn_backward(m, &blk->down_bn, training, blk->down.out, g[a], g[s]);
+    conv_backward(m, &blk->down, blk->in, g[s], g[a]);
   }
+  start = start_timing(m);
   lb_residual_add(lb_nchw_numel(blk->in_shape), g[p], g[a], g[p]);
+  stop_timing(m, LB_LAYER_RESIDUAL, LB_PASS_BACKWARD, start);
   *at = p;
 }
 
@@ -376,26 +456,65 @@ lb_status lb_model_backward(lb_model *m, const float *grad_logits) {
                    m->training ? "training" : "evaluation");
   bool training = m->forward_training;
   lb_linear fc = {m->features, m->config.num_classes, m->fc_weight, m->fc_bias};
+  int64_t start = start_timing(m);
   lb_linear_backward(&fc, m->batch, m->pooled, grad_logits, m->grad_pooled,
                      m->fc_grad_weight, m->fc_grad_bias);
+  lb_profile_stop(&m->profile, LB_LAYER_LINEAR, LB_PASS_BACKWARD, start,
+                  2.0 * linear_flops(m, m->batch));
   int at = 0;
+  start = start_timing(m);
   lb_global_avgpool_backward(m->blocks[m->block_count - 1].out_shape,
                              m->grad_pooled, m->scratch[at]);
+  stop_timing(m, LB_LAYER_POOLING, LB_PASS_BACKWARD, start);
   for (int32_t b = m->block_count - 1; b >= 0; b--)
     block_backward(m, &m->blocks[b], &at, training);
   if (m->has_maxpool) {
     int next = (at + 1) % 4;
+    start = start_timing(m);
     lb_maxpool2d_backward(&m->maxpool, m->bn1.shape, m->argmax, m->scratch[at],
                           m->scratch[next]);
+    stop_timing(m, LB_LAYER_POOLING, LB_PASS_BACKWARD, start);
     at = next;
   }
-  lb_model_bn *n = &m->bn1;
-  lb_batchnorm2d_relu_backward(&n->bn, training, n->shape, m->conv1.out, n->out,
-                               m->scratch[at], n->save_mean, n->save_invstd,
-                               m->scratch[at], n->grad_weight, n->grad_bias);
-  lb_conv2d_backward(&m->conv1.geometry, m->input_copy, m->conv1.weight,
-                     m->scratch[at], NULL, m->conv1.grad_weight, NULL,
-                     m->workspace);
+  bn_relu_backward(m, &m->bn1, training, m->conv1.out, m->scratch[at]);
+  conv_backward(m, &m->conv1, m->input_copy, m->scratch[at], NULL);
   m->backward_count++;
+  return LB_OK;
+}
+
+/* ---- profiling ---------------------------------------------------------------
+ */
+
+static const char *const layer_kind_names[LB_LAYER_KINDS] = {
+    "conv3x3",  "conv1x1", "conv_other", "batchnorm", "relu",
+    "residual", "pooling", "linear",     "input"};
+
+const char *lb_layer_kind_name(int32_t kind) {
+  return kind >= 0 && kind < LB_LAYER_KINDS ? layer_kind_names[kind] : NULL;
+}
+
+lb_status lb_model_set_profiling(lb_model *m, int enabled) {
+  if (!m)
+    return lb_fail(LB_EINVAL, "lb_model_set_profiling: m is NULL");
+  lb_profile_enable(&m->profile, enabled != 0);
+  return LB_OK;
+}
+
+lb_status lb_model_get_profile(const lb_model *m, int32_t kind,
+                               lb_layer_profile *out) {
+  const char *who = "lb_model_get_profile";
+  if (!m)
+    return lb_fail(LB_EINVAL, "%s: m is NULL", who);
+  if (!out)
+    return lb_fail(LB_EINVAL, "%s: out is NULL", who);
+  if (out->struct_size < sizeof(lb_layer_profile))
+    return lb_fail(LB_EINVAL,
+                   "%s: out->struct_size = %zu, it must be at least %zu "
+                   "(sizeof(lb_layer_profile))",
+                   who, out->struct_size, sizeof(lb_layer_profile));
+  if (!lb_layer_kind_name(kind))
+    return lb_fail(LB_EINVAL, "%s: kind = %d is not a layer kind (0 to %d)",
+                   who, (int)kind, LB_LAYER_KINDS - 1);
+  lb_profile_read(&m->profile, (lb_layer_kind)kind, out);
   return LB_OK;
 }

@@ -18,6 +18,7 @@
 
 #include "conv2d.h"
 #include "layers.h"
+#include "profile.h"
 #include "lossbal/nn.h"
 #include "safetensors.h"
 
@@ -108,6 +109,8 @@ struct lb_model {
   uint64_t backward_count; /* successful backwards so far (for lb_optimizer) */
   int64_t batch;
   int32_t height, width;
+
+  lb_profile profile; /* per-layer-kind timing, when switched on */
 };
 
 /* The entry named `name`, or NULL. */

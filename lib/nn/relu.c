@@ -1,7 +1,33 @@
-/* ReLU forward and backward (see layers.h), cut into ranges of elements. */
+/* ReLU forward and backward (see layers.h), cut into ranges of elements.
+ * The loops are vector kernels (core/vector_kernel.h). */
 #include "layers.h"
 
 #include "../core/core_internal.h"
+#include "../core/vector_kernel.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+/* Lets GCC turn the comparisons below into vector selects. */
+#  pragma GCC optimize("no-trapping-math")
+#endif
+
+/* `x < 0` rather than `x > 0`, so NaN passes as it does in PyTorch. out
+ * may be in. */
+static LB_VECTOR_KERNEL void relu_kernel(const float *in, float *out,
+                                         int64_t count) {
+  LB_ELEMENTWISE_LOOP
+  for (int64_t i = 0; i < count; i++)
+    out[i] = in[i] < 0.0f ? 0.0f : in[i];
+}
+
+/* PyTorch's threshold_backward: the gradient stops where y <= 0. grad_x
+ * may be grad_y. */
+static LB_VECTOR_KERNEL void relu_mask_kernel(const float *y,
+                                              const float *grad_y,
+                                              float *grad_x, int64_t count) {
+  LB_ELEMENTWISE_LOOP
+  for (int64_t i = 0; i < count; i++)
+    grad_x[i] = y[i] <= 0.0f ? 0.0f : grad_y[i];
+}
 
 /* One call of lb_parallel_for. `in` is x for the forward and the saved y
  * (or x) for the backward, which alone reads grad_y. */
@@ -14,24 +40,17 @@ typedef struct relu_job {
 
 static void forward_chunk(void *context, int32_t chunk) {
   const relu_job *job = context;
-  const float *x = job->in;
-  float *y = job->out;
+  int64_t begin = lb_chunk_begin(job->count, chunk, job->chunks);
   int64_t end = lb_chunk_begin(job->count, chunk + 1, job->chunks);
-  /* `x < 0` rather than `x > 0`, so NaN passes as it does in PyTorch. */
-  for (int64_t i = lb_chunk_begin(job->count, chunk, job->chunks);
-       i < end; i++)
-    y[i] = x[i] < 0.0f ? 0.0f : x[i];
+  relu_kernel(job->in + begin, job->out + begin, end - begin);
 }
 
 static void backward_chunk(void *context, int32_t chunk) {
   const relu_job *job = context;
-  const float *y = job->in, *grad_y = job->grad_y;
-  float *grad_x = job->out;
+  int64_t begin = lb_chunk_begin(job->count, chunk, job->chunks);
   int64_t end = lb_chunk_begin(job->count, chunk + 1, job->chunks);
-  /* PyTorch's threshold_backward: the gradient stops where y <= 0. */
-  for (int64_t i = lb_chunk_begin(job->count, chunk, job->chunks);
-       i < end; i++)
-    grad_x[i] = y[i] <= 0.0f ? 0.0f : grad_y[i];
+  relu_mask_kernel(job->in + begin, job->grad_y + begin, job->out + begin,
+                   end - begin);
 }
 
 void lb_relu_forward(int64_t count, const float *x, float *y) {
