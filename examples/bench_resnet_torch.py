@@ -109,21 +109,25 @@ def parse_args():
 
 
 def timed_loop(step, budget, batch, label):
-    steps, fastest = 0, float("inf")
+    times = []
     start = time.perf_counter()
     while True:
         t0 = time.perf_counter()
         step()
         t1 = time.perf_counter()
-        fastest = min(fastest, t1 - t0)
-        steps += 1
+        times.append(t1 - t0)
         elapsed = t1 - start
         if elapsed >= budget:
             break
+    steps = len(times)
     rate = steps * batch / elapsed
+    times.sort()
+    median = (times[steps // 2] if steps % 2
+              else 0.5 * (times[steps // 2 - 1] + times[steps // 2]))
     print(f"{label:<9} {steps:6d} steps in {elapsed:6.2f} s: "
-          f"{1e3 * elapsed / steps:8.2f} ms/step mean, {1e3 * fastest:8.2f} "
-          f"ms fastest, {rate:9.1f} img/s", flush=True)
+          f"{1e3 * elapsed / steps:8.2f} ms/step mean, {1e3 * median:8.2f} "
+          f"median, {1e3 * times[0]:8.2f} fastest, {rate:9.1f} img/s",
+          flush=True)
     return rate
 
 

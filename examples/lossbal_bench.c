@@ -216,29 +216,57 @@ static int infer_step(bench *b, const bench_options *o) {
                 "inference forward");
 }
 
+static int compare_doubles(const void *x, const void *y) {
+  double a = *(const double *)x, b = *(const double *)y;
+  return (a > b) - (a < b);
+}
+
+/* The median of n > 0 values (sorts them). */
+static double median_of(double *values, int64_t n) {
+  qsort(values, (size_t)n, sizeof *values, compare_doubles);
+  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
 /* Runs step() until `budget` seconds have passed (at least once); returns
- * images per second, or a negative value on failure. */
+ * images per second over the whole loop, or a negative value on failure.
+ * Also prints the median and fastest step: on a shared machine a few
+ * disturbed steps move the mean, not the median. */
 static double timed_loop(bench *b, const bench_options *o, double budget,
                          int (*step)(bench *, const bench_options *),
                          const char *label) {
-  double fastest = INFINITY;
-  int64_t steps = 0;
+  int64_t steps = 0, capacity = 0;
+  double *times = NULL;
   double start = now_s(), elapsed = 0.0;
   do {
+    if (steps == capacity) {
+      capacity = capacity ? 2 * capacity : 256;
+      double *grown = realloc(times, (size_t)capacity * sizeof *times);
+      if (!grown) {
+        free(times);
+        fprintf(stderr, "lossbal-bench: out of memory for step times\n");
+        return -1.0;
+      }
+      times = grown;
+    }
     double t0 = now_s();
-    if (step(b, o) != 0) return -1.0;
+    if (step(b, o) != 0) {
+      free(times);
+      return -1.0;
+    }
     double t1 = now_s();
-    if (t1 - t0 < fastest) fastest = t1 - t0;
-    steps++;
+    times[steps++] = t1 - t0;
     elapsed = t1 - start;
   } while (elapsed < budget);
   double rate = (double)(steps * o->batch) / elapsed;
   b->steps = steps;
   b->seconds = elapsed;
-  printf("%-9s %6lld steps in %6.2f s: %8.2f ms/step mean, %8.2f ms "
-         "fastest, %9.1f img/s\n",
+  double median = median_of(times, steps);
+  double fastest = times[0]; /* sorted by median_of */
+  free(times);
+  printf("%-9s %6lld steps in %6.2f s: %8.2f ms/step mean, %8.2f median, "
+         "%8.2f fastest, %9.1f img/s\n",
          label, (long long)steps, elapsed, 1e3 * elapsed / (double)steps,
-         1e3 * fastest, rate);
+         1e3 * median, 1e3 * fastest, rate);
   return rate;
 }
 

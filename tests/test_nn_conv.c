@@ -43,6 +43,17 @@ static lb_conv2d_geometry valid_geometry(const conv_case *c) {
   return g;
 }
 
+/* Validated with the library at `threads` threads (so with that many
+ * workspace slots, on the pool), the thread count restored after. */
+static lb_conv2d_geometry geometry_at_threads(const conv_case *c,
+                                              int32_t threads) {
+  int32_t before = lb_get_num_threads();
+  assert_int_equal(lb_set_num_threads(threads), LB_OK);
+  lb_conv2d_geometry g = valid_geometry(c);
+  assert_int_equal(lb_set_num_threads(before), LB_OK);
+  return g;
+}
+
 static void describe(const lb_conv2d_geometry *g, char *text, size_t size) {
   snprintf(text, size,
            "input [%lld, %lld, %lld, %lld], %lld filters %lldx%lld, stride "
@@ -491,9 +502,12 @@ static size_t block_bytes(int64_t k, int64_t co, int64_t images, int64_t p) {
   return (size_t)((k + co) * images * p) * sizeof(float);
 }
 
+/* At one thread: one workspace slot. */
 static void test_workspace_holds_a_block_of_at_least_1024_output_pixels(
     void **state) {
   (void)state;
+  int32_t threads = lb_get_num_threads();
+  assert_int_equal(lb_set_num_threads(1), LB_OK);
   /* 784 pixels: blocks of 2 images; a layer Winograd may take gets room
    * for whichever algorithm needs more. */
   conv_case layer1 = {64, 64, 28, 28, 64, 3, 3, 1, 1, 1, 1, false};
@@ -502,10 +516,10 @@ static void test_workspace_holds_a_block_of_at_least_1024_output_pixels(
   size_t winograd = lb_winograd_workspace_bytes(&g);
   assert_int_equal(lb_conv2d_workspace_bytes(&g),
                    winograd > gemm ? winograd : gemm);
-  conv_case few_channels = {64, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1, false};
+  conv_case few_channels = {64, 8, 28, 28, 8, 3, 3, 1, 1, 1, 1, false};
   g = valid_geometry(&few_channels);
   assert_int_equal(lb_conv2d_workspace_bytes(&g),
-                   block_bytes(16 * 9, 16, 2, 784));
+                   block_bytes(8 * 9, 8, 2, 784));
   /* 196 pixels: blocks of 6 images, but the batch has 4. */
   conv_case downsample = {4, 64, 28, 28, 128, 1, 1, 2, 2, 0, 0, false};
   g = valid_geometry(&downsample);
@@ -516,14 +530,45 @@ static void test_workspace_holds_a_block_of_at_least_1024_output_pixels(
   g = valid_geometry(&large);
   assert_int_equal(lb_conv2d_workspace_bytes(&g),
                    (size_t)(3 * 49 * 1024) * sizeof(float));
+  assert_int_equal(lb_set_num_threads(threads), LB_OK);
+}
+
+/* A slot per thread, each with a block of at most the thread's share of
+ * the batch, and a weight gradient per slot but the first; never more
+ * slots than images. LOSSBAL_GEMM=openblas keeps one slot. */
+static void test_workspace_has_a_slot_per_thread(void **state) {
+  (void)state;
+  bool pool = lb_gemm_on_pool();
+  /* 196 pixels: blocks of 6 images at one thread; at 3 threads a slot's
+   * share of 10 images is 4. */
+  conv_case layer = {10, 16, 28, 28, 32, 3, 3, 2, 2, 1, 1, false};
+  lb_conv2d_geometry g = geometry_at_threads(&layer, 3);
+  assert_int_equal(g.slots, pool ? 3 : 1);
+  size_t weight_bytes = (size_t)(32 * 16 * 9) * sizeof(float);
+  assert_int_equal(lb_conv2d_workspace_bytes(&g),
+                   pool ? 3 * block_bytes(16 * 9, 32, 4, 196) +
+                              2 * weight_bytes
+                        : block_bytes(16 * 9, 32, 6, 196));
+  /* 2 images at 4 threads: 2 slots of one image, nothing staged. */
+  layer.batch = 2;
+  g = geometry_at_threads(&layer, 4);
+  assert_int_equal(lb_conv2d_workspace_bytes(&g),
+                   pool ? 2 * (size_t)(16 * 9 * 196) * sizeof(float) +
+                              weight_bytes
+                        : block_bytes(16 * 9, 32, 2, 196));
 }
 
 static void test_pointwise_stride_1_on_large_images_needs_no_workspace(
     void **state) {
   (void)state;
+  /* 49 pixels or more, at one thread (else the threads' weight gradients
+   * need room). */
   conv_case pointwise = {3, 16, 32, 40, 24, 1, 1, 1, 1, 0, 0, true};
-  lb_conv2d_geometry g = valid_geometry(&pointwise);
+  lb_conv2d_geometry g = geometry_at_threads(&pointwise, 1);
   assert_int_equal(lb_conv2d_workspace_bytes(&g), 0);
+  conv_case small = {3, 16, 7, 7, 24, 1, 1, 1, 1, 0, 0, true};
+  lb_conv2d_geometry g14 = geometry_at_threads(&small, 1);
+  assert_int_equal(lb_conv2d_workspace_bytes(&g14), 0);
   conv_run run = random_run(&g, true, 11);
   lb_conv2d_forward(&g, run.input, run.weight, run.bias, run.output, NULL);
   lb_conv2d_backward(&g, run.input, run.weight, run.grad_output,
@@ -752,11 +797,13 @@ static void assert_pointwise_agrees_with_centred_3x3(const conv_case *c) {
 static void test_pointwise_stride_1_fast_path_agrees_with_general_path(
     void **state) {
   (void)state;
-  /* 1024 pixels or more: the GEMMs read and write the images in place;
+  /* 49 pixels or more: the GEMMs read and write the images in place;
    * fewer: the images are copied into blocks first. */
   const conv_case cases[] = {{3, 16, 32, 32, 32, 1, 1, 1, 1, 0, 0, false},
                              {2, 5, 26, 41, 3, 1, 1, 1, 1, 0, 0, true},
-                             {2, 5, 7, 11, 3, 1, 1, 1, 1, 0, 0, true}};
+                             {5, 6, 7, 7, 4, 1, 1, 1, 1, 0, 0, true},
+                             {2, 5, 6, 8, 3, 1, 1, 1, 1, 0, 0, true},
+                             {2, 5, 5, 7, 3, 1, 1, 1, 1, 0, 0, true}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     assert_pointwise_agrees_with_centred_3x3(&cases[i]);
 }
@@ -769,6 +816,98 @@ static void test_pointwise_stride_2_gather_agrees_with_general_path(
                              {2, 4, 9, 9, 6, 1, 1, 2, 1, 0, 0, false}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     assert_pointwise_agrees_with_centred_3x3(&cases[i]);
+}
+
+/* ---- ranges of images on several threads -------------------------------- */
+
+/* Shapes with several blocks per range, fewer images than threads, odd
+ * batches (uneven ranges, or one range split over the pool), 1x1 kernels
+ * at stride 1 (in place, and lowered below 49 pixels) and 2. Fewer than
+ * 16 input channels, so that none goes to Winograd. */
+static const conv_case range_cases[] = {
+    {16, 3, 12, 12, 5, 3, 3, 1, 1, 1, 1, true},  /* blocks of 4 .. 8 */
+    {2, 4, 9, 8, 6, 3, 3, 2, 2, 1, 1, false},    /* batch below 3 and 4 */
+    {9, 5, 10, 11, 7, 5, 5, 2, 1, 2, 1, true},   /* odd batch */
+    {3, 6, 20, 20, 4, 3, 3, 1, 1, 1, 1, false},  /* 3 on 2 or 4 threads */
+    {13, 7, 6, 6, 9, 3, 3, 1, 1, 0, 0, true},    /* odd, 16 pixels */
+    {7, 8, 14, 14, 12, 1, 1, 1, 1, 0, 0, true},  /* 1x1 in place */
+    {10, 8, 6, 7, 12, 1, 1, 1, 1, 0, 0, false},  /* 1x1 lowered */
+    {11, 6, 13, 13, 10, 1, 1, 2, 2, 0, 0, true}, /* 1x1 stride 2 */
+    {8, 2, 40, 36, 3, 3, 3, 1, 1, 1, 1, true},   /* 1440 pixels */
+};
+
+/* The run of `c` on the data of `seed`, validated at `validated` threads
+ * and computed at `threads`. */
+static conv_run run_at(const conv_case *c, int32_t validated,
+                       int32_t threads, uint64_t seed) {
+  lb_conv2d_geometry g = geometry_at_threads(c, validated);
+  int32_t before = lb_get_num_threads();
+  conv_run run = random_run(&g, c->bias, seed);
+  assert_int_equal(lb_set_num_threads(threads), LB_OK);
+  run_kernels(&run);
+  assert_int_equal(lb_set_num_threads(before), LB_OK);
+  return run;
+}
+
+static void assert_runs_agree(const conv_run *got, const conv_run *want) {
+  const lb_conv2d_geometry *g = &got->g;
+  assert_agree(got->output, want->output, output_count(g), "output", g);
+  assert_agree(got->grad_input, want->grad_input, input_count(g),
+               "grad_input", g);
+  assert_agree(got->grad_weight, want->grad_weight, weight_count(g),
+               "grad_weight", g);
+}
+
+static void test_ranges_of_images_match_reference_and_one_thread(
+    void **state) {
+  (void)state;
+  const int32_t counts[] = {2, 3, 4};
+  for (size_t i = 0; i < sizeof range_cases / sizeof *range_cases; i++) {
+    conv_run one = run_at(&range_cases[i], 1, 1, 300 + i);
+    assert_run_matches_reference(&one);
+    for (size_t t = 0; t < sizeof counts / sizeof *counts; t++) {
+      conv_run many = run_at(&range_cases[i], counts[t], counts[t], 300 + i);
+      assert_run_matches_reference(&many);
+      assert_runs_agree(&many, &one);
+      free_run(&many);
+    }
+    free_run(&one);
+  }
+}
+
+/* The same thread count gives the same bits, the weight gradient's sum
+ * over ranges included. */
+static void test_ranges_of_images_repeat_bit_for_bit(void **state) {
+  (void)state;
+  const conv_case *c = &range_cases[2];
+  conv_run a = run_at(c, 3, 3, 17), b = run_at(c, 3, 3, 17);
+  assert_memory_equal(a.output, b.output,
+                      (size_t)output_count(&a.g) * sizeof(float));
+  assert_memory_equal(a.grad_input, b.grad_input,
+                      (size_t)input_count(&a.g) * sizeof(float));
+  assert_memory_equal(a.grad_weight, b.grad_weight,
+                      (size_t)weight_count(&a.g) * sizeof(float));
+  free_run(&a);
+  free_run(&b);
+}
+
+/* A workspace sized at one thread count serves a call at another: at
+ * fewer threads the call uses fewer slots; at more, no more slots than
+ * the workspace has. The exact-size workspace lets the sanitizer build
+ * catch an overrun. */
+static void test_geometry_validated_at_one_thread_count_runs_at_another(
+    void **state) {
+  (void)state;
+  const struct {
+    int32_t validated, threads;
+  } pairs[] = {{4, 1}, {1, 4}, {4, 2}, {2, 3}};
+  for (size_t i = 0; i < sizeof range_cases / sizeof *range_cases; i++)
+    for (size_t p = 0; p < sizeof pairs / sizeof *pairs; p++) {
+      conv_run run = run_at(&range_cases[i], pairs[p].validated,
+                            pairs[p].threads, 400 + i);
+      assert_run_matches_reference(&run);
+      free_run(&run);
+    }
 }
 
 /* ---- Winograd F(2x2, 3x3) ------------------------------------------------ */
@@ -877,6 +1016,7 @@ int main(void) {
       cmocka_unit_test(test_validation_and_kernels_never_allocate),
       cmocka_unit_test(
           test_workspace_holds_a_block_of_at_least_1024_output_pixels),
+      cmocka_unit_test(test_workspace_has_a_slot_per_thread),
       cmocka_unit_test(
           test_pointwise_stride_1_on_large_images_needs_no_workspace),
       cmocka_unit_test(test_forward_and_backward_match_naive_reference),
@@ -891,6 +1031,10 @@ int main(void) {
           test_pointwise_stride_1_fast_path_agrees_with_general_path),
       cmocka_unit_test(
           test_pointwise_stride_2_gather_agrees_with_general_path),
+      cmocka_unit_test(test_ranges_of_images_match_reference_and_one_thread),
+      cmocka_unit_test(test_ranges_of_images_repeat_bit_for_bit),
+      cmocka_unit_test(
+          test_geometry_validated_at_one_thread_count_runs_at_another),
       cmocka_unit_test(test_winograd_matches_naive_reference),
       cmocka_unit_test(test_winograd_agrees_with_gemm_path),
       cmocka_unit_test(test_winograd_only_for_3x3_stride_1_padding_1),

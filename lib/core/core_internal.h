@@ -51,6 +51,15 @@ void lb_sgemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n,
               const float *b, int64_t ldb, float beta, float *c,
               int64_t ldc);
 
+/* The same product on the calling thread alone, one cblas_sgemm: for a
+ * caller that already runs one product per library thread (conv2d.c's
+ * ranges of images). Meant for pool mode, where OpenBLAS is at one thread;
+ * under LOSSBAL_GEMM=openblas OpenBLAS would still thread it. */
+void lb_sgemm_serial(bool transpose_a, bool transpose_b, int64_t m,
+                     int64_t n, int64_t k, float alpha, const float *a,
+                     int64_t lda, const float *b, int64_t ldb, float beta,
+                     float *c, int64_t ldc);
+
 /* True when products run on the library's pool with OpenBLAS at one thread
  * (the default; LOSSBAL_GEMM=openblas turns it off); then a caller may also
  * run independent cblas_sgemm calls side by side on the pool. */

@@ -11,25 +11,42 @@
  * Blocks exist for the small late layers: at 4x4 pixels a GEMM per image
  * has 16 columns and OpenBLAS repacks the whole weight for each, four times
  * slower than one GEMM over 64 images. B is the fewest images that give a
- * GEMM MIN_GEMM_COLUMNS columns; from 32x32 pixels on, B is 1.
+ * GEMM MIN_GEMM_COLUMNS columns, but at most a thread's share of the batch
+ * (below); from 32x32 pixels on, B is 1.
  *
  * In NCHW, out[n] is [Co, P], so a block of one image needs no relayout;
  * a block of several stages its out (and grad_out) as [Co, B * P] in the
  * workspace and copies it from (to) the images.
  *
- * Two shapes lower cheaply. A 1x1 kernel with stride 1 and no padding in a
- * block of one image needs no lowering at all: the image [Ci, H * W] is its
- * column matrix, and the GEMMs read the input and write grad_input in
- * place. A 1x1 kernel without padding at a larger stride (ResNet's
- * downsample projection) lowers by a strided gather: im2col_row() finds
- * every span whole and copies every stride-th pixel, with no zero fill.
+ * Two shapes lower cheaply. A 1x1 kernel with stride 1 and no padding needs
+ * no lowering at all once an image has POINTWISE_MIN_PIXELS pixels: its
+ * blocks are single images, each image [Ci, H * W] is its own column
+ * matrix, and the GEMMs read the input and write grad_input in place. A
+ * 1x1 kernel without padding at a larger stride (ResNet's downsample
+ * projection) lowers by a strided gather: im2col_row() finds every span
+ * whole and copies every stride-th pixel, with no zero fill.
  *
- * Threads: the GEMMs run on OpenBLAS's own threads. Lowering and col2im,
- * loops OpenBLAS cannot help with, are split over the library's pool by
- * (image, row) and (image, channel), so that they shrink with the core count
- * as the GEMMs do. (On 2 cores it is a wash: the lowering takes a third less
- * time, and the GEMMs right after it lose about as much to the pool's
- * worker, which polls for a moment before it sleeps.)
+ * Threads. The batch is cut into ranges of whole images, one per library
+ * thread, run side by side by lb_parallel_for(); each range goes through
+ * its blocks alone, with its own slot of the workspace (column matrix and
+ * staging area) and single-threaded products (lb_sgemm_serial()). One
+ * fork and join per call, instead of two per block when every lowering
+ * and every product was split over the pool: at ResNet-18 width 16 the
+ * blocks are so small that the joins (sched_yield) cost a tenth of the
+ * time on 2 threads. The weight gradient is a sum over the batch: range 0
+ * accumulates into grad_weight, range r > 0 into a [Co, K] area of its own
+ * in the workspace, and a last pass adds those into grad_weight in range
+ * order, so a thread count always gives the same bits.
+ * When ranges would leave threads idle (fewer images than threads, or
+ * ranges of uneven sizes on a small batch: one big image is the extreme),
+ * a single range runs instead and each block's lowering, col2im and
+ * products are split over the pool, as they were before.
+ * The ranges need as many workspace slots: the geometry carries how many
+ * the workspace has (slots, set at validation), and a call never uses
+ * more, whatever lb_set_num_threads() says by then.
+ * Under LOSSBAL_GEMM=openblas (slots 1) there is always one range, and
+ * OpenBLAS threads each product: that mode reproduces the old behaviour
+ * for comparisons.
  */
 #include "conv2d.h"
 #include "conv_winograd.h"
@@ -65,21 +82,40 @@ static int64_t output_image_size(const lb_conv2d_geometry *g) {
   return g->out_channels * out_pixels(g);
 }
 
-/* B: images per block (see the top of the file). */
-static int64_t images_per_block(const lb_conv2d_geometry *g) {
-  int64_t images = (MIN_GEMM_COLUMNS + out_pixels(g) - 1) / out_pixels(g);
-  return images < g->batch ? images : g->batch;
-}
+/* A 1x1 kernel with stride 1 and no padding on images of at least
+ * POINTWISE_MIN_PIXELS pixels: each image [Ci, H * W] is its own column
+ * matrix and nothing is lowered. Lowering such a layer only copies the
+ * input (and stages the output) to get wider GEMMs, and with few channels
+ * the copies cost more than the narrow GEMMs lose. Measured on ResNet-50's
+ * 1x1 layers (batch 64, one thread, OpenBLAS 0.3.21, forward + backward):
+ * at width 16, in place takes 15-25% less time at 28x28, 5-25% at 7x7 and
+ * up to 15% at 14x14; at width 32 to 64 on 7x7 images it is within 5%
+ * either way. At 4x4 (16-column GEMMs) lowering is as fast or faster. */
+#define POINTWISE_MIN_PIXELS 49
 
-/* A 1x1 kernel with stride 1 and no padding, one image per block: each
- * image [Ci, H * W] is its own column matrix and nothing is lowered. */
 static bool columns_are_the_input(const lb_conv2d_geometry *g) {
   return g->kernel_h == 1 && g->kernel_w == 1 && g->stride_h == 1 &&
          g->stride_w == 1 && g->pad_h == 0 && g->pad_w == 0 &&
-         images_per_block(g) == 1;
+         out_pixels(g) >= POINTWISE_MIN_PIXELS;
 }
 
-/* The workspace: the column matrix of a block, then the staging area of
+/* Workspace slots: one per range of images, and never more ranges than
+ * images. */
+static int64_t workspace_slots(const lb_conv2d_geometry *g) {
+  return g->slots < g->batch ? g->slots : g->batch;
+}
+
+/* B: images per block (see the top of the file): enough for
+ * MIN_GEMM_COLUMNS columns, but no more than a slot's share of the batch,
+ * so that every slot's range has a block. */
+static int64_t images_per_block(const lb_conv2d_geometry *g) {
+  if (columns_are_the_input(g)) return 1;
+  int64_t images = (MIN_GEMM_COLUMNS + out_pixels(g) - 1) / out_pixels(g);
+  int64_t share = (g->batch + g->slots - 1) / g->slots;
+  return images < share ? images : share;
+}
+
+/* A workspace slot: the column matrix of a block, then the staging area of
  * its output, [Co, B * P] (unused when B is 1). */
 static int64_t columns_floats(const lb_conv2d_geometry *g) {
   if (columns_are_the_input(g)) return 0;
@@ -91,21 +127,65 @@ static int64_t staging_floats(const lb_conv2d_geometry *g) {
   return images > 1 ? g->out_channels * images * out_pixels(g) : 0;
 }
 
-/* Where a block of several images stages its output; only then is the
- * workspace known to be non-NULL. */
-static float *staging_area(const lb_conv2d_geometry *g, float *workspace) {
-  return workspace + columns_floats(g);
+static int64_t slot_floats(const lb_conv2d_geometry *g) {
+  return columns_floats(g) + staging_floats(g);
+}
+
+/* The workspace: the slots, then a weight gradient [Co, K] for each slot
+ * but the first. False when the count overflows (only validation can see
+ * that). */
+static bool gemm_workspace_floats(const lb_conv2d_geometry *g,
+                                  int64_t *floats) {
+  int64_t slots = workspace_slots(g), blocks, gradients;
+  if (!lb_mul_i64(slots, slot_floats(g), &blocks) ||
+      !lb_mul_i64(slots - 1, g->out_channels * filter_size(g), &gradients) ||
+      blocks > INT64_MAX - gradients)
+    return false;
+  *floats = blocks + gradients;
+  return true;
+}
+
+/* The column matrix of slot `slot`. Slot 0 is the workspace itself, with
+ * no arithmetic on it: the workspace is NULL when the kernels need none
+ * (one slot and no column matrix), and NULL + 0 is undefined. */
+static float *slot_columns(const lb_conv2d_geometry *g, float *workspace,
+                           int32_t slot) {
+  return slot == 0 ? workspace : workspace + slot * slot_floats(g);
+}
+
+/* Where slot `slot` stages a block of several images. */
+static float *slot_staging(const lb_conv2d_geometry *g, float *workspace,
+                           int32_t slot) {
+  return slot_columns(g, workspace, slot) + columns_floats(g);
+}
+
+/* The weight gradient of range `range` >= 1, after every slot. */
+static float *range_weight_gradient(const lb_conv2d_geometry *g,
+                                    float *workspace, int32_t range) {
+  return workspace + workspace_slots(g) * slot_floats(g) +
+         (range - 1) * g->out_channels * filter_size(g);
 }
 
 /* ---- the choice of algorithm --------------------------------------------- */
 
 /* The one place that decides how a convolution is computed: Winograd
  * F(2x2, 3x3) (conv_winograd.c) for the 3x3, stride 1, padding 1 layers
- * with at least WINOGRAD_MIN_CHANNELS input channels, im2col + GEMM (this
- * file) for everything else. With few channels the transforms cost more
- * than the multiplications they save. LOSSBAL_CONV=gemm in the environment
- * turns Winograd off, for comparisons (docs/performance.md). */
-#define WINOGRAD_MIN_CHANNELS 32
+ * where it pays off (winograd_pays_off), im2col + GEMM (this file) for
+ * everything else. LOSSBAL_CONV=gemm in the environment turns Winograd
+ * off, for comparisons (docs/performance.md). */
+#define WINOGRAD_MIN_CHANNELS 16
+
+/* Winograd's 16 products have an inner dimension of Ci where im2col's has
+ * 9 Ci, and its transforms cost about Ci + Co per tile. Measured per layer
+ * with examples/bench_conv.c (batch 64, 1 and 2 threads, forward and
+ * backward against the GEMM path): with Ci = Co it wins from 16 channels
+ * at every image size from 3x3 to 112x112 (1.2x to 1.8x), ties at 8 and
+ * loses at 4 on two threads; with Co = 2 Ci it wins or ties; with Co = 4 Ci
+ * (16 -> 64) its forward loses (0.82x); a 3-channel stem loses (0.6x). */
+static bool winograd_pays_off(const lb_conv2d_geometry *g) {
+  return lb_winograd_applies(g) && g->in_channels >= WINOGRAD_MIN_CHANNELS &&
+         g->out_channels <= 2 * g->in_channels;
+}
 
 static bool winograd_switched_off(void) {
   const char *setting = getenv("LOSSBAL_CONV");
@@ -113,19 +193,20 @@ static bool winograd_switched_off(void) {
 }
 
 static bool use_winograd(const lb_conv2d_geometry *g) {
-  return lb_winograd_applies(g) && g->in_channels >= WINOGRAD_MIN_CHANNELS &&
-         !winograd_switched_off();
+  return winograd_pays_off(g) && !winograd_switched_off();
 }
 
 static size_t gemm_workspace_bytes(const lb_conv2d_geometry *g) {
-  return (size_t)(columns_floats(g) + staging_floats(g)) * sizeof(float);
+  int64_t floats = 0;
+  gemm_workspace_floats(g, &floats); /* fits: validation checked */
+  return (size_t)floats * sizeof(float);
 }
 
 /* Enough for either algorithm where Winograd could be chosen, so that the
  * size never depends on the environment. */
 size_t lb_conv2d_workspace_bytes(const lb_conv2d_geometry *g) {
   size_t gemm = gemm_workspace_bytes(g);
-  if (!lb_winograd_applies(g) || g->in_channels < WINOGRAD_MIN_CHANNELS)
+  if (!winograd_pays_off(g))
     return gemm;
   size_t winograd = lb_winograd_workspace_bytes(g);
   return winograd > gemm ? winograd : gemm;
@@ -223,6 +304,28 @@ static lb_status check_arrays(const lb_conv2d_geometry *g) {
   return LB_OK;
 }
 
+/* The workspace of every slot, on a geometry that passed check_arrays()
+ * (so that a slot's size cannot overflow): with many threads the slots and
+ * their weight gradients can still outgrow a byte count. */
+static lb_status check_workspace(const lb_conv2d_geometry *g) {
+  int64_t floats, bytes;
+  if (gemm_workspace_floats(g, &floats) &&
+      lb_mul_i64(floats, (int64_t)sizeof(float), &bytes) &&
+      (uint64_t)bytes <= SIZE_MAX)
+    return LB_OK;
+  return lb_fail(LB_EINVAL,
+                 "conv2d: the workspace of %lld threads is too large: its "
+                 "byte size overflows",
+                 (long long)g->slots);
+}
+
+/* One slot per library thread, so that every thread can take a range of
+ * images; one under LOSSBAL_GEMM=openblas, whose products OpenBLAS threads
+ * one by one (see the top of the file). */
+static int64_t slots_now(void) {
+  return lb_gemm_on_pool() ? lb_get_num_threads() : 1;
+}
+
 lb_status lb_conv2d_geometry_validate(lb_conv2d_geometry *g) {
   lb_status status;
   if ((status = check_fields(g)) != LB_OK ||
@@ -231,7 +334,10 @@ lb_status lb_conv2d_geometry_validate(lb_conv2d_geometry *g) {
   lb_conv2d_geometry derived = *g;
   derived.out_h = (g->in_h + 2 * g->pad_h - g->kernel_h) / g->stride_h + 1;
   derived.out_w = (g->in_w + 2 * g->pad_w - g->kernel_w) / g->stride_w + 1;
-  if ((status = check_arrays(&derived)) != LB_OK) return status;
+  derived.slots = slots_now();
+  if ((status = check_arrays(&derived)) != LB_OK ||
+      (status = check_workspace(&derived)) != LB_OK)
+    return status;
   *g = derived;
   return LB_OK;
 }
@@ -316,11 +422,12 @@ static void col2im_channel(const lb_conv2d_geometry *g, const float *rows,
   }
 }
 
-/* ---- a block's lowering and col2im, split over threads ------------------- */
+/* ---- a block's lowering and col2im ------------------------------------- */
 
-/* One lb_parallel_for job over a block of `images` images, whose column
- * matrix has rows of images * P floats: `items` is images x K rows
- * (lowering) or images x input channels (col2im). */
+/* One job over a block of `images` images, whose column matrix has rows of
+ * images * P floats: `items` is images x K rows (lowering) or images x
+ * input channels (col2im), cut into `chunks` for lb_parallel_for() (1: the
+ * calling thread does it all). */
 typedef struct block_job {
   const lb_conv2d_geometry *g;
   const float *input;  /* the block's first image */
@@ -368,26 +475,29 @@ static void col2im_chunk(void *context, int32_t chunk) {
 }
 
 /* The column matrix of `images` images from `input`: the input itself
- * when it needs no lowering, else lowered into the workspace. */
+ * when it needs no lowering, else lowered into `columns`, split over the
+ * pool when `split`. */
 static const float *lower_block(const lb_conv2d_geometry *g,
                                 const float *input, int64_t images,
-                                float *workspace) {
+                                float *columns, bool split) {
   if (columns_are_the_input(g)) return input;
-  block_job job = {.g = g, .input = input, .columns = workspace,
-                   .images = images, .items = images * filter_size(g)};
-  job.chunks = lb_parallel_chunks(job.items, out_pixels(g));
+  block_job job = {.g = g, .input = input, .columns = columns,
+                   .images = images, .items = images * filter_size(g),
+                   .chunks = 1};
+  if (split) job.chunks = lb_parallel_chunks(job.items, out_pixels(g));
   lb_parallel_for(lower_chunk, &job, job.chunks);
-  return workspace;
+  return columns;
 }
 
 /* grad_input of `images` images from the gradient of their column
- * matrix. */
+ * matrix, split over the pool when `split`. */
 static void col2im_block(const lb_conv2d_geometry *g, float *columns,
-                         int64_t images, float *grad_input) {
+                         int64_t images, float *grad_input, bool split) {
   int64_t taps = g->kernel_h * g->kernel_w;
   block_job job = {.g = g, .columns = columns, .grad_input = grad_input,
-                   .images = images, .items = images * g->in_channels};
-  job.chunks = lb_parallel_chunks(job.items, taps * out_pixels(g));
+                   .images = images, .items = images * g->in_channels,
+                   .chunks = 1};
+  if (split) job.chunks = lb_parallel_chunks(job.items, taps * out_pixels(g));
   lb_parallel_for(col2im_chunk, &job, job.chunks);
 }
 
@@ -416,10 +526,57 @@ static void unstage(const lb_conv2d_geometry *g, const float *staged,
              staged + (c * images + n) * p, (size_t)p * sizeof(float));
 }
 
-/* The images in the block that starts at image `first`. */
-static int64_t block_images(const lb_conv2d_geometry *g, int64_t first) {
-  int64_t left = g->batch - first, block = images_per_block(g);
+/* ---- ranges of images ---------------------------------------------------- */
+
+/* One call of a kernel, cut into `ranges` ranges of whole images run side
+ * by side; range r uses workspace slot r. */
+typedef struct conv_call {
+  const lb_conv2d_geometry *g;
+  const float *input, *weight, *bias, *grad_output;
+  float *output, *grad_input, *grad_weight, *workspace;
+  int32_t ranges;
+} conv_call;
+
+/* Ranges smaller than the largest by more than this share of a range
+ * (1 / UNEVEN_RANGES) leave too much of their threads' time idle: a single
+ * range with every block split over the pool does better. */
+#define UNEVEN_RANGES 4
+
+/* How many ranges a call runs: one per thread, within the workspace's
+ * slots (and so never more than the batch); 1 when the batch does not
+ * spread evenly enough, e.g. 3 images on 2 threads. */
+static int32_t image_ranges(const lb_conv2d_geometry *g) {
+  int64_t ranges = lb_get_num_threads();
+  if (ranges > workspace_slots(g)) ranges = workspace_slots(g);
+  if (g->batch % ranges != 0 && g->batch < UNEVEN_RANGES * ranges) return 1;
+  return (int32_t)ranges;
+}
+
+/* Images [begin, end) of range `range`: an even share of the batch. */
+static span range_images(const conv_call *call, int32_t range) {
+  return (span){lb_chunk_begin(call->g->batch, range, call->ranges),
+                lb_chunk_begin(call->g->batch, range + 1, call->ranges)};
+}
+
+/* The images in the block that starts at image `first` of `images`. */
+static int64_t block_images(const lb_conv2d_geometry *g, int64_t first,
+                            span images) {
+  int64_t left = images.end - first, block = images_per_block(g);
   return left < block ? left : block;
+}
+
+/* A product, split over the pool (a single range) or on the calling
+ * thread alone (one range of several). Extents fit int. */
+static void gemm(bool split, bool transpose_a, bool transpose_b, int64_t m,
+                 int64_t n, int64_t k, const float *a, int64_t lda,
+                 const float *b, int64_t ldb, float beta, float *c,
+                 int64_t ldc) {
+  if (split)
+    lb_sgemm(transpose_a, transpose_b, m, n, k, 1.0f, a, lda, b, ldb, beta,
+             c, ldc);
+  else
+    lb_sgemm_serial(transpose_a, transpose_b, m, n, k, 1.0f, a, lda, b, ldb,
+                    beta, c, ldc);
 }
 
 /* ---- forward ------------------------------------------------------------- */
@@ -428,15 +585,44 @@ static int64_t block_images(const lb_conv2d_geometry *g, int64_t first) {
  * (+ bias[c] on row c). */
 static void forward_gemm(const lb_conv2d_geometry *g, const float *columns,
                          int64_t images, const float *weight,
-                         const float *bias, float *out) {
-  int co = (int)g->out_channels, k = (int)filter_size(g),
-      n = (int)(images * out_pixels(g));
+                         const float *bias, float *out, bool split) {
+  int64_t co = g->out_channels, k = filter_size(g),
+          n = images * out_pixels(g);
   if (bias)
     for (int64_t c = 0; c < co; c++)
       for (int64_t i = 0; i < n; i++) out[c * n + i] = bias[c];
   /* beta = 0 makes OpenBLAS overwrite out without reading it. */
-  lb_sgemm(false, false, co, n, k, 1.0f, weight, k, columns, n,
-           bias ? 1.0f : 0.0f, out, n);
+  gemm(split, false, false, co, n, k, weight, k, columns, n,
+       bias ? 1.0f : 0.0f, out, n);
+}
+
+/* The output of the block of `images` images from image `first`, with
+ * workspace slot `slot`. */
+static void forward_block(const conv_call *call, int64_t first,
+                          int64_t images, int32_t slot) {
+  const lb_conv2d_geometry *g = call->g;
+  bool split = call->ranges == 1;
+  const float *columns =
+      lower_block(g, call->input + first * input_image_size(g), images,
+                  slot_columns(g, call->workspace, slot), split);
+  float *out = call->output + first * output_image_size(g);
+  if (images == 1) {
+    forward_gemm(g, columns, images, call->weight, call->bias, out, split);
+    return;
+  }
+  float *staged = slot_staging(g, call->workspace, slot);
+  forward_gemm(g, columns, images, call->weight, call->bias, staged, split);
+  unstage(g, staged, images, out);
+}
+
+static void forward_range(void *context, int32_t range) {
+  const conv_call *call = context;
+  span images = range_images(call, range);
+  for (int64_t first = images.begin, count; first < images.end;
+       first += count) {
+    count = block_images(call->g, first, images);
+    forward_block(call, first, count, range);
+  }
 }
 
 void lb_conv2d_forward(const lb_conv2d_geometry *g, const float *input,
@@ -446,19 +632,10 @@ void lb_conv2d_forward(const lb_conv2d_geometry *g, const float *input,
     lb_winograd_forward(g, input, weight, bias, output, workspace);
     return;
   }
-  for (int64_t first = 0; first < g->batch; first += images_per_block(g)) {
-    int64_t images = block_images(g, first);
-    const float *columns =
-        lower_block(g, input + first * input_image_size(g), images, workspace);
-    float *out = output + first * output_image_size(g);
-    if (images == 1) {
-      forward_gemm(g, columns, images, weight, bias, out);
-    } else {
-      float *staged = staging_area(g, workspace);
-      forward_gemm(g, columns, images, weight, bias, staged);
-      unstage(g, staged, images, out);
-    }
-  }
+  conv_call call = {.g = g, .input = input, .weight = weight, .bias = bias,
+                    .output = output, .workspace = workspace,
+                    .ranges = image_ranges(g)};
+  lb_parallel_for(forward_range, &call, call.ranges);
 }
 
 /* ---- backward ------------------------------------------------------------ */
@@ -481,36 +658,107 @@ void lb_conv2d_bias_gradient(const lb_conv2d_geometry *g,
 static void weight_gradient_gemm(const lb_conv2d_geometry *g,
                                  const float *columns, int64_t images,
                                  const float *grad_out, float beta,
-                                 float *grad_weight) {
-  int co = (int)g->out_channels, k = (int)filter_size(g),
-      n = (int)(images * out_pixels(g));
-  lb_sgemm(false, true, co, k, n, 1.0f, grad_out, n, columns, n, beta,
-           grad_weight, k);
+                                 float *grad_weight, bool split) {
+  int64_t co = g->out_channels, k = filter_size(g),
+          n = images * out_pixels(g);
+  gemm(split, false, true, co, k, n, grad_out, n, columns, n, beta,
+       grad_weight, k);
 }
 
 /* grad_columns [K, images * P] = weight^T [K, Co] * grad_out. */
 static void column_gradient_gemm(const lb_conv2d_geometry *g,
                                  const float *weight, const float *grad_out,
-                                 int64_t images, float *grad_columns) {
-  int co = (int)g->out_channels, k = (int)filter_size(g),
-      n = (int)(images * out_pixels(g));
-  lb_sgemm(true, false, k, n, co, 1.0f, weight, k, grad_out, n, 0.0f,
-           grad_columns, n);
+                                 int64_t images, float *grad_columns,
+                                 bool split) {
+  int64_t co = g->out_channels, k = filter_size(g),
+          n = images * out_pixels(g);
+  gemm(split, true, false, k, n, co, weight, k, grad_out, n, 0.0f,
+       grad_columns, n);
 }
 
 /* grad_input of a block. The column gradient is grad_input itself when the
- * input is its own column matrix, else it goes into the workspace (whose
- * columns the weight gradient has consumed) for col2im. */
+ * input is its own column matrix, else it goes into the slot's column
+ * matrix (which the weight gradient has consumed) for col2im. */
 static void input_gradient_block(const lb_conv2d_geometry *g,
                                  const float *weight, const float *grad_out,
                                  int64_t images, float *grad_input,
-                                 float *workspace) {
+                                 float *columns, bool split) {
   if (columns_are_the_input(g)) {
-    column_gradient_gemm(g, weight, grad_out, images, grad_input);
+    column_gradient_gemm(g, weight, grad_out, images, grad_input, split);
     return;
   }
-  column_gradient_gemm(g, weight, grad_out, images, workspace);
-  col2im_block(g, workspace, images, grad_input);
+  column_gradient_gemm(g, weight, grad_out, images, columns, split);
+  col2im_block(g, columns, images, grad_input, split);
+}
+
+/* The gradients of the block of `images` images from image `first`, with
+ * workspace slot `slot`: its weight gradient goes into grad_weight, scaled
+ * by beta first (0: overwritten). */
+static void backward_block(const conv_call *call, int64_t first,
+                           int64_t images, int32_t slot, float beta,
+                           float *grad_weight) {
+  const lb_conv2d_geometry *g = call->g;
+  bool split = call->ranges == 1;
+  float *columns = slot_columns(g, call->workspace, slot);
+  const float *grad_out = call->grad_output + first * output_image_size(g);
+  if (images > 1) {
+    float *staged = slot_staging(g, call->workspace, slot);
+    stage(g, grad_out, images, staged);
+    grad_out = staged;
+  }
+  const float *lowered = lower_block(
+      g, call->input + first * input_image_size(g), images, columns, split);
+  weight_gradient_gemm(g, lowered, images, grad_out, beta, grad_weight,
+                       split);
+  if (call->grad_input)
+    input_gradient_block(g, call->weight, grad_out, images,
+                         call->grad_input + first * input_image_size(g),
+                         columns, split);
+}
+
+/* Range 0 sums its weight gradient into grad_weight, the others into
+ * their own areas, added in afterwards by add_range_weight_gradients(). */
+static void backward_range(void *context, int32_t range) {
+  const conv_call *call = context;
+  float *grad_weight =
+      range == 0 ? call->grad_weight
+                 : range_weight_gradient(call->g, call->workspace, range);
+  span images = range_images(call, range);
+  for (int64_t first = images.begin, count; first < images.end;
+       first += count) {
+    count = block_images(call->g, first, images);
+    backward_block(call, first, count, range,
+                   first == images.begin ? 0.0f : 1.0f, grad_weight);
+  }
+}
+
+/* Adding the ranges' weight gradients: `chunks` slices of the weights. */
+typedef struct weight_sum_job {
+  const conv_call *call;
+  int64_t weights;
+  int32_t chunks;
+} weight_sum_job;
+
+/* grad_weight += the gradient of range 1, then of range 2, ... on one
+ * slice: the same order for every weight and any slicing. */
+static void weight_sum_chunk(void *context, int32_t chunk) {
+  const weight_sum_job *job = context;
+  const conv_call *call = job->call;
+  int64_t begin = lb_chunk_begin(job->weights, chunk, job->chunks),
+          end = lb_chunk_begin(job->weights, chunk + 1, job->chunks);
+  for (int32_t range = 1; range < call->ranges; range++) {
+    const float *part =
+        range_weight_gradient(call->g, call->workspace, range);
+    for (int64_t i = begin; i < end; i++) call->grad_weight[i] += part[i];
+  }
+}
+
+static void add_range_weight_gradients(const conv_call *call) {
+  weight_sum_job job = {.call = call,
+                        .weights = call->g->out_channels *
+                                   filter_size(call->g)};
+  job.chunks = lb_parallel_chunks(job.weights, call->ranges);
+  lb_parallel_for(weight_sum_chunk, &job, job.chunks);
 }
 
 void lb_conv2d_backward(const lb_conv2d_geometry *g, const float *input,
@@ -523,21 +771,10 @@ void lb_conv2d_backward(const lb_conv2d_geometry *g, const float *input,
     return;
   }
   if (grad_bias) lb_conv2d_bias_gradient(g, grad_output, grad_bias);
-  for (int64_t first = 0; first < g->batch; first += images_per_block(g)) {
-    int64_t images = block_images(g, first);
-    const float *grad_out = grad_output + first * output_image_size(g);
-    if (images > 1) {
-      float *staged = staging_area(g, workspace);
-      stage(g, grad_out, images, staged);
-      grad_out = staged;
-    }
-    const float *columns =
-        lower_block(g, input + first * input_image_size(g), images, workspace);
-    weight_gradient_gemm(g, columns, images, grad_out,
-                         first == 0 ? 0.0f : 1.0f, grad_weight);
-    if (grad_input)
-      input_gradient_block(g, weight, grad_out, images,
-                           grad_input + first * input_image_size(g),
-                           workspace);
-  }
+  conv_call call = {.g = g, .input = input, .weight = weight,
+                    .grad_output = grad_output, .grad_input = grad_input,
+                    .grad_weight = grad_weight, .workspace = workspace,
+                    .ranges = image_ranges(g)};
+  lb_parallel_for(backward_range, &call, call.ranges);
+  if (call.ranges > 1) add_range_weight_gradients(&call);
 }

@@ -12,8 +12,16 @@
  * it and derive out_h/out_w, allocate lb_conv2d_workspace_bytes() once, then
  * call the kernels as often as needed. The kernels never allocate and never
  * fail; they assume a validated geometry and arrays of the sizes above.
- * They use the library's threads and OpenBLAS's; a workspace serves one
- * call at a time.
+ * They use the library's threads (and OpenBLAS's under LOSSBAL_GEMM=
+ * openblas); a workspace serves one call at a time.
+ *
+ * The workspace is sized for the thread count at validation (`slots`
+ * below), and the kernels never use more of it than that, so a change of
+ * lb_set_num_threads() between validation and a call (or between a
+ * forward and its backward) is safe: a call runs on at most
+ * min(slots, current threads) threads of ranges of images, and falls back
+ * to splitting each product over the pool otherwise. Validate again to use
+ * more threads that way.
  */
 #ifndef LOSSBAL_NN_CONV2D_H
 #define LOSSBAL_NN_CONV2D_H
@@ -32,20 +40,26 @@ typedef struct lb_conv2d_geometry {
   int64_t pad_h, pad_w;
   /* Derived by lb_conv2d_geometry_validate(); ignored on input. */
   int64_t out_h, out_w;
+  /* Ranges of images the workspace has room for, one per thread: the
+   * library's thread count at validation (1 under LOSSBAL_GEMM=openblas,
+   * where OpenBLAS threads each product instead). */
+  int64_t slots;
 } lb_conv2d_geometry;
 
-/* Checks every field above out_h and sets out_h and out_w. Fails with
+/* Checks every field above out_h and sets out_h, out_w and slots. Fails with
  * LB_EINVAL and a message starting "conv2d: " when a size, kernel or stride
  * is below 1, a padding is negative, a field exceeds INT32_MAX (BLAS takes
  * int extents), the padded input is smaller than the kernel ("conv2d: input
  * 5x5 is smaller than the kernel 7x7 with padding 0"), or an array's byte
- * size overflows. On failure *g is untouched. */
+ * size (the workspace's included) overflows. On failure *g is untouched. */
 lb_status lb_conv2d_geometry_validate(lb_conv2d_geometry *g);
 
-/* Bytes of workspace the kernels need for this geometry: the column
- * matrix of a block of images and, for blocks of several images, a staging
- * area for their output (see conv2d.c). 0 for a 1x1 kernel with stride 1
- * and no padding on images of 1024 pixels or more, which needs none. Cannot
+/* Bytes of workspace the kernels need for this geometry: per slot (up to
+ * min(slots, batch) of them) the column matrix of a block of images and,
+ * for blocks of several images, a staging area for their output, then a
+ * weight gradient [Co, K] for every slot but the first (see conv2d.c). A
+ * 1x1 kernel with stride 1 and no padding on images of 49 pixels or more
+ * needs no column matrix, so at one slot its workspace is 0. Cannot
  * overflow for a validated geometry. */
 size_t lb_conv2d_workspace_bytes(const lb_conv2d_geometry *g);
 

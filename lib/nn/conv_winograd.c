@@ -23,19 +23,35 @@
  * at least MIN_TILE_COLUMNS columns while the workspace stays bounded; the
  * transforms are split over the library's pool by (image, channel), the
  * GEMMs run on OpenBLAS's threads.
+ *
+ * The transforms of the planes cost as much as a good part of the GEMMs
+ * (a third of the time of a 64-channel 7x7 layer when they went tile row
+ * by tile row), so they are written for the vectoriser: the tiles of a
+ * channel go in spans of up to SPAN_TILES consecutive columns of the tap
+ * arrays (many tile rows, and for small images many images, at once),
+ * gathered into one small array per pixel of the tile; each 1-D transform
+ * is then one loop over the span, built for AVX2 too (LB_VECTOR_KERNEL).
+ * Input planes up to 62x62 are first copied into a zero-padded plane, so
+ * that no tile needs a test at the edges, and their gather does the first
+ * 1-D transform on the way. The arithmetic is that of the tile-by-tile
+ * definition, in the same order, so results are the same bits whatever the
+ * span, the vector width and the thread count (and the same as the
+ * earlier, row-by-row code's).
  */
 #include "conv_winograd.h"
 
 #include "../core/core_internal.h"
+#include "../core/vector_kernel.h"
 
 #include <cblas.h>
+#include <stdbool.h>
 #include <string.h>
 
 /* Positions of a transformed 4x4 tile: the number of GEMMs. */
 #define TILE_TAPS 16
 
 /* Fewest GEMM columns (tiles) per block, as MIN_GEMM_COLUMNS in conv2d.c. */
-#define MIN_TILE_COLUMNS 1024
+#define MIN_TILE_COLUMNS 512
 
 /* ---- sizes --------------------------------------------------------------- */
 
@@ -232,41 +248,226 @@ static void filter_gradient_item(const transform_job *job, int64_t item) {
   }
 }
 
-/* The plane transforms work on strips of up to STRIP_TILES tiles of one
- * tile row at a time: a strip's rows are loaded (with the zero padding)
- * into small arrays, and each step of a transform is one loop over the
- * strip, which the compiler vectorises; the results for tap k go to
- * consecutive columns of row k. */
+/* ---- plane transforms: spans of tiles ------------------------------------ */
+
+/* The plane transforms work on spans: up to SPAN_TILES tiles of one
+ * channel that are consecutive columns of its rows of a [16, channels, T]
+ * array (tile rows of one plane, then of the next image's plane). A span
+ * is assembled from segments, each at most STRIP_TILES tiles of one tile
+ * row; a small plane (4x4 pixels: 4 tiles) thus shares its span with its
+ * neighbours and every loop of a transform runs over up to SPAN_TILES
+ * tiles, instead of over one short tile row.
+ *
+ * Each transform is split in two: a gather or scatter between the planes
+ * and small per-tile arrays (one array per pixel of the tile, indexed by
+ * tile: "tile-major"), and the 4x4 arithmetic on those arrays, a few
+ * 1-D transforms each of which is one loop over the span with a handful of
+ * restrict pointers, which GCC vectorises (LB_VECTOR_KERNEL: for AVX2 too,
+ * see vector_kernel.h). The arithmetic is that of the 1-D transforms
+ * applied in the same order as by a scalar tile-by-tile code, so the
+ * results do not depend on the span or the vector width.
+ *
+ * A span, its padded plane (below) and the tile arrays of a transform take
+ * about 40 KiB of stack. */
+#define SPAN_TILES 128
+
+/* Segments are at most STRIP_TILES tiles of a tile row, beginning at
+ * multiples of it; the input gradient adds each segment's sums onto the
+ * plane separately, so this fixes where the sums are cut (and with it the
+ * order of additions at the cuts). */
 #define STRIP_TILES 64
-#define STRIP_WIDTH (2 * STRIP_TILES + 2)
 
-/* Tiles [first, first + count) of tile row `ty` of a plane. */
-typedef struct strip {
-  int64_t ty, first, count;
-} strip;
+/* Tiles [first, first + count) of tile row `ty` of (image, channel) plane
+ * `item`, which begins at float `plane` of its NCHW array. */
+typedef struct segment {
+  int64_t item, plane, ty, first, count;
+} segment;
 
-static strip strip_at(const lb_conv2d_geometry *g, int64_t ty, int64_t first) {
-  int64_t left = tile_cols(g) - first;
-  return (strip){ty, first, left < STRIP_TILES ? left : STRIP_TILES};
-}
+/* Input planes of up to PADDED_PLANE floats with their zero padding
+ * (rows -1 .. 2 tile_rows, columns -1 .. 2 tile_cols) are copied whole
+ * into a padded array, once per plane: their patches are then gathered
+ * without a test at the edges, which for small images (7x7: two tiles of
+ * four in a row at an edge) would cost more than the copy. 4096 floats
+ * hold a padded 62x62 plane; larger ones are gathered from the plane. */
+#define PADDED_PLANE 4096
 
-/* row[x] = plane_row[x0 + x] for x in [0, width), 0 where x0 + x falls
- * outside [0, plane_width) or the row itself is outside (plane_row NULL). */
-static void load_padded(const float *plane_row, int64_t plane_width,
-                        int64_t x0, int64_t width, float *row) {
-  int64_t begin = x0 < 0 ? -x0 : 0;
-  int64_t end = plane_width - x0 < width ? plane_width - x0 : width;
-  if (!plane_row || end <= begin) {
-    memset(row, 0, (size_t)width * sizeof(float));
-    return;
+typedef struct span {
+  int64_t channel, tiles;
+  int32_t segments;
+  segment segment[SPAN_TILES]; /* a segment holds one tile or more */
+  /* The input plane of item padded_item in padded; -1: none yet, and
+   * padded not yet cleared. */
+  int64_t padded_item;
+  float padded[PADDED_PLANE];
+} span;
+
+/* The 16 (or 4) tile-major arrays of a span: pixel p of tile t at
+ * [p * SPAN_TILES + t]. */
+typedef float tile_arrays[TILE_TAPS * SPAN_TILES];
+
+/* ---- the 1-D transforms over a span -------------------------------------- */
+
+/* B^T on 4 values: (x0 - x2, x1 + x2, x2 - x1, x1 - x3); V = B^T d B
+ * applies it down the columns of d, then along the rows. */
+LB_VECTOR_KERNEL
+static void input_1d(const float *restrict x0, const float *restrict x1,
+                            const float *restrict x2, const float *restrict x3,
+                            float *restrict y0, float *restrict y1,
+                            float *restrict y2, float *restrict y3,
+                            int64_t n) {
+  for (int64_t t = 0; t < n; t++) {
+    y0[t] = x0[t] - x2[t];
+    y1[t] = x1[t] + x2[t];
+    y2[t] = x2[t] - x1[t];
+    y3[t] = x1[t] - x3[t];
   }
-  if (begin > 0)
-    memset(row, 0, (size_t)begin * sizeof(float));
-  memcpy(row + begin, plane_row + x0 + begin,
-         (size_t)(end - begin) * sizeof(float));
-  if (end < width)
-    memset(row + end, 0, (size_t)(width - end) * sizeof(float));
 }
+
+/* A^T on 4 values: (x0 + x1 + x2, x1 - x2 - x3); Y = A^T M A applies it
+ * along the rows of M, then down the columns, adding the bias. */
+LB_VECTOR_KERNEL
+static void output_1d(const float *restrict x0,
+                             const float *restrict x1,
+                             const float *restrict x2,
+                             const float *restrict x3, float *restrict y0,
+                             float *restrict y1, int64_t n) {
+  for (int64_t t = 0; t < n; t++) {
+    y0[t] = x0[t] + x1[t] + x2[t];
+    y1[t] = x1[t] - x2[t] - x3[t];
+  }
+}
+
+LB_VECTOR_KERNEL
+static void output_1d_bias(const float *restrict x0,
+                                  const float *restrict x1,
+                                  const float *restrict x2,
+                                  const float *restrict x3, float bias,
+                                  float *restrict y0, float *restrict y1,
+                                  int64_t n) {
+  for (int64_t t = 0; t < n; t++) {
+    y0[t] = x0[t] + x1[t] + x2[t] + bias;
+    y1[t] = x1[t] - x2[t] - x3[t] + bias;
+  }
+}
+
+/* A on 2 values: (x0, x0 + x1, x0 - x1, -x1); Z = A dY A^T applies it down
+ * the columns of dY, then along the rows. */
+LB_VECTOR_KERNEL
+static void output_gradient_1d(const float *restrict x0,
+                                      const float *restrict x1,
+                                      float *restrict y0, float *restrict y1,
+                                      float *restrict y2, float *restrict y3,
+                                      int64_t n) {
+  for (int64_t t = 0; t < n; t++) {
+    y0[t] = x0[t];
+    y1[t] = x0[t] + x1[t];
+    y2[t] = x0[t] - x1[t];
+    y3[t] = -x1[t];
+  }
+}
+
+/* B on 4 values: (x0, x1 - x2 + x3, x1 + x2 - x0, -x3); dd = B dV B^T
+ * applies it along the rows of dV, then down the columns. */
+LB_VECTOR_KERNEL
+static void input_gradient_1d(const float *restrict x0,
+                                     const float *restrict x1,
+                                     const float *restrict x2,
+                                     const float *restrict x3,
+                                     float *restrict y0, float *restrict y1,
+                                     float *restrict y2, float *restrict y3,
+                                     int64_t n) {
+  for (int64_t t = 0; t < n; t++) {
+    y0[t] = x0[t];
+    y1[t] = x1[t] - x2[t] + x3[t];
+    y2[t] = x1[t] + x2[t] - x0[t];
+    y3[t] = -x3[t];
+  }
+}
+
+/* ---- the 4x4 transforms of a span ---------------------------------------- */
+
+/* Where tap k of the span's first tile is: tap k at base + k * stride. */
+typedef struct tap_rows {
+  float *base;
+  int64_t stride;
+} tap_rows;
+
+/* The first half of V = B^T d B for n tiles: B^T down the columns of d,
+ * both tile-major (pixel 4 r + c). */
+static void input_down(const float *d, int64_t n, float *down) {
+  for (int c = 0; c < 4; c++)
+    input_1d(d + c * SPAN_TILES, d + (4 + c) * SPAN_TILES,
+             d + (8 + c) * SPAN_TILES, d + (12 + c) * SPAN_TILES,
+             down + c * SPAN_TILES, down + (4 + c) * SPAN_TILES,
+             down + (8 + c) * SPAN_TILES, down + (12 + c) * SPAN_TILES, n);
+}
+
+/* The second half: B along the rows of input_down()'s result, into the
+ * taps. */
+static void input_along(const float *down, int64_t n, tap_rows v) {
+  for (int i = 0; i < 4; i++) {
+    const float *row = down + 4 * i * SPAN_TILES;
+    float *out = v.base + 4 * i * v.stride;
+    input_1d(row, row + SPAN_TILES, row + 2 * SPAN_TILES,
+             row + 3 * SPAN_TILES, out, out + v.stride, out + 2 * v.stride,
+             out + 3 * v.stride, n);
+  }
+}
+
+/* Y = A^T M A + bias for n tiles: M from the taps, Y tile-major (pixel
+ * 2 r + c). */
+static void output_tiles(tap_rows m, int64_t n, float bias, float *y) {
+  float across[8 * SPAN_TILES]; /* pixel (i, c) at 2 i + c */
+  for (int i = 0; i < 4; i++) {
+    const float *row = m.base + 4 * i * m.stride;
+    output_1d(row, row + m.stride, row + 2 * m.stride, row + 3 * m.stride,
+              across + 2 * i * SPAN_TILES, across + (2 * i + 1) * SPAN_TILES,
+              n);
+  }
+  for (int c = 0; c < 2; c++)
+    output_1d_bias(across + c * SPAN_TILES, across + (2 + c) * SPAN_TILES,
+                   across + (4 + c) * SPAN_TILES,
+                   across + (6 + c) * SPAN_TILES, bias, y + c * SPAN_TILES,
+                   y + (2 + c) * SPAN_TILES, n);
+}
+
+/* Z = A dY A^T for n tiles: dY tile-major (pixel 2 r + c), Z to the
+ * taps. */
+static void output_gradient_tiles(const float *dy, int64_t n, tap_rows z) {
+  float down[8 * SPAN_TILES]; /* pixel (i, c) at 2 i + c */
+  for (int c = 0; c < 2; c++)
+    output_gradient_1d(dy + c * SPAN_TILES, dy + (2 + c) * SPAN_TILES,
+                       down + c * SPAN_TILES, down + (2 + c) * SPAN_TILES,
+                       down + (4 + c) * SPAN_TILES,
+                       down + (6 + c) * SPAN_TILES, n);
+  for (int i = 0; i < 4; i++) {
+    float *out = z.base + 4 * i * z.stride;
+    output_gradient_1d(down + 2 * i * SPAN_TILES,
+                       down + (2 * i + 1) * SPAN_TILES, out, out + z.stride,
+                       out + 2 * z.stride, out + 3 * z.stride, n);
+  }
+}
+
+/* dd = B dV B^T for n tiles: dV from the taps, dd tile-major (pixel
+ * 4 r + c). */
+static void input_gradient_tiles(tap_rows dv, int64_t n, float *dd) {
+  tile_arrays along;
+  for (int i = 0; i < 4; i++) {
+    const float *row = dv.base + 4 * i * dv.stride;
+    float *out = along + 4 * i * SPAN_TILES;
+    input_gradient_1d(row, row + dv.stride, row + 2 * dv.stride,
+                      row + 3 * dv.stride, out, out + SPAN_TILES,
+                      out + 2 * SPAN_TILES, out + 3 * SPAN_TILES, n);
+  }
+  for (int c = 0; c < 4; c++)
+    input_gradient_1d(along + c * SPAN_TILES, along + (4 + c) * SPAN_TILES,
+                      along + (8 + c) * SPAN_TILES,
+                      along + (12 + c) * SPAN_TILES, dd + c * SPAN_TILES,
+                      dd + (4 + c) * SPAN_TILES, dd + (8 + c) * SPAN_TILES,
+                      dd + (12 + c) * SPAN_TILES, n);
+}
+
+/* ---- between the planes and the tile-major arrays ------------------------ */
 
 /* The image row y of a plane, or NULL outside it. */
 static const float *plane_row(const float *plane, int64_t y, int64_t height,
@@ -274,168 +475,215 @@ static const float *plane_row(const float *plane, int64_t y, int64_t height,
   return y >= 0 && y < height ? plane + y * width : NULL;
 }
 
-/* Where tap k of the strip's first tile goes: column tile of row k. */
-typedef struct tap_rows {
-  float *base;    /* tap 0, the strip's first tile */
-  int64_t stride; /* from one tap to the next */
-} tap_rows;
+/* Tiles [begin, end) of a segment whose pixels 2 s + x0 .. 2 s + x0 +
+ * size - 1 all lie in [0, width): the range the vector loops cover
+ * without a test; the one or two tiles outside it go pixel by pixel. */
+typedef struct inner {
+  int64_t begin, end;
+} inner;
 
-/* Splits row[0, width) into its even and odd entries: every transform
- * step then reads consecutive floats, which vectorises far better than
- * reading every other one. */
-static void split_even_odd(const float *row, int64_t width, float *even,
-                           float *odd) {
-  for (int64_t x = 0; 2 * x < width; x++)
-    even[x] = row[2 * x];
-  for (int64_t x = 0; 2 * x + 1 < width; x++)
-    odd[x] = row[2 * x + 1];
+static inner inner_tiles(int64_t x0, int64_t size, int64_t width,
+                         int64_t count) {
+  int64_t begin = x0 < 0 ? (1 - x0) / 2 : 0;
+  int64_t end = (width - x0 - size + 2) / 2;
+  if (begin > count)
+    begin = count;
+  if (end > count)
+    end = count;
+  if (end < begin)
+    end = begin;
+  return (inner){begin, end};
 }
 
-/* V = B^T d B for every tile of a strip: the 4 input rows around the tile
- * row, split into even and odd columns, then B^T down the columns (all at
- * once), then B along each row: tile s reads columns 2s .. 2s + 3, that is
- * even[s], odd[s], even[s + 1], odd[s + 1]. */
-static void input_strip(const lb_conv2d_geometry *g, const float *plane,
-                        strip st, tap_rows out) {
-  enum { HALF = STRIP_TILES + 1 };
-  float row[STRIP_WIDTH], even[4][HALF], odd[4][HALF];
-  float down_even[4][HALF], down_odd[4][HALF];
-  int64_t width = 2 * st.count + 2, half = st.count + 1;
-  for (int i = 0; i < 4; i++) {
-    load_padded(plane_row(plane, 2 * st.ty - 1 + i, g->in_h, g->in_w),
-                g->in_w, 2 * st.first - 1, width, row);
-    split_even_odd(row, width, even[i], odd[i]);
-  }
-  for (int64_t x = 0; x < half; x++) {
-    down_even[0][x] = even[0][x] - even[2][x];
-    down_even[1][x] = even[1][x] + even[2][x];
-    down_even[2][x] = even[2][x] - even[1][x];
-    down_even[3][x] = even[1][x] - even[3][x];
-    down_odd[0][x] = odd[0][x] - odd[2][x];
-    down_odd[1][x] = odd[1][x] + odd[2][x];
-    down_odd[2][x] = odd[2][x] - odd[1][x];
-    down_odd[3][x] = odd[1][x] - odd[3][x];
-  }
-  for (int i = 0; i < 4; i++) {
-    const float *e = down_even[i], *o = down_odd[i];
-    float *v0 = out.base + (4 * i) * out.stride, *v1 = v0 + out.stride,
-          *v2 = v1 + out.stride, *v3 = v2 + out.stride;
-    for (int64_t s = 0; s < st.count; s++) {
-      v0[s] = e[s] - e[s + 1];
-      v1[s] = o[s] + e[s + 1];
-      v2[s] = e[s + 1] - o[s];
-      v3[s] = o[s] - o[s + 1];
-    }
+/* Pixel (r, c) of tile s at d[(4 r + c) * SPAN_TILES + s] is row r's
+ * pixel 2 s + x0 + c, for s in [begin, end) (all inside the rows). One loop
+ * for the 16 pixels: the compiler loads each row once per step, as
+ * interleaved pairs. */
+LB_VECTOR_KERNEL
+static void gather_4x4(const float *r0, const float *r1, const float *r2,
+                       const float *r3, int64_t x0, inner in,
+                       float *restrict d) {
+  for (int64_t s = in.begin; s < in.end; s++) {
+    int64_t x = 2 * s + x0;
+    d[0 * SPAN_TILES + s] = r0[x];
+    d[1 * SPAN_TILES + s] = r0[x + 1];
+    d[2 * SPAN_TILES + s] = r0[x + 2];
+    d[3 * SPAN_TILES + s] = r0[x + 3];
+    d[4 * SPAN_TILES + s] = r1[x];
+    d[5 * SPAN_TILES + s] = r1[x + 1];
+    d[6 * SPAN_TILES + s] = r1[x + 2];
+    d[7 * SPAN_TILES + s] = r1[x + 3];
+    d[8 * SPAN_TILES + s] = r2[x];
+    d[9 * SPAN_TILES + s] = r2[x + 1];
+    d[10 * SPAN_TILES + s] = r2[x + 2];
+    d[11 * SPAN_TILES + s] = r2[x + 3];
+    d[12 * SPAN_TILES + s] = r3[x];
+    d[13 * SPAN_TILES + s] = r3[x + 1];
+    d[14 * SPAN_TILES + s] = r3[x + 2];
+    d[15 * SPAN_TILES + s] = r3[x + 3];
   }
 }
 
-/* Y = A^T M A (+ bias) for every tile of a strip, written to the output
- * rows 2 ty and 2 ty + 1 that lie inside the plane. */
-static void output_strip(const lb_conv2d_geometry *g, tap_rows in, strip st,
-                         float bias, float *plane) {
-  float across[4][2][STRIP_TILES], y[2][2 * STRIP_TILES];
-  for (int i = 0; i < 4; i++) {
-    const float *m0 = in.base + (4 * i) * in.stride, *m1 = m0 + in.stride,
-                *m2 = m1 + in.stride, *m3 = m2 + in.stride;
-    for (int64_t s = 0; s < st.count; s++) {
-      across[i][0][s] = m0[s] + m1[s] + m2[s];
-      across[i][1][s] = m1[s] - m2[s] - m3[s];
-    }
-  }
-  for (int j = 0; j < 2; j++)
-    for (int64_t s = 0; s < st.count; s++) {
-      y[0][2 * s + j] =
-          across[0][j][s] + across[1][j][s] + across[2][j][s] + bias;
-      y[1][2 * s + j] =
-          across[1][j][s] - across[2][j][s] - across[3][j][s] + bias;
-    }
-  int64_t x0 = 2 * st.first, columns = 2 * st.count;
-  if (x0 + columns > g->out_w)
-    columns = g->out_w - x0;
-  for (int r = 0; r < 2 && 2 * st.ty + r < g->out_h; r++)
-    memcpy(plane + (2 * st.ty + r) * g->out_w + x0, y[r],
-           (size_t)columns * sizeof(float));
-}
-
-/* Z = A dY A^T for every 2x2 output-gradient tile of a strip (pixels past
- * the edge count as 0). */
-static void output_gradient_strip(const lb_conv2d_geometry *g,
-                                  const float *plane, strip st,
-                                  tap_rows out) {
-  float dy[2][2 * STRIP_TILES];
-  for (int r = 0; r < 2; r++)
-    load_padded(plane_row(plane, 2 * st.ty + r, g->out_h, g->out_w),
-                g->out_w, 2 * st.first, 2 * st.count, dy[r]);
-  /* Rows of A dY: (p, q), (p + r, q + u), (p - r, q - u), (-r, -u) for the
-   * tile [[p, q], [r, u]]; then each row (a, b) becomes (a, a + b, a - b,
-   * -b). */
-  for (int i = 0; i < 4; i++) {
-    float *z0 = out.base + (4 * i) * out.stride, *z1 = z0 + out.stride,
-          *z2 = z1 + out.stride, *z3 = z2 + out.stride;
-    for (int64_t s = 0; s < st.count; s++) {
-      float p = dy[0][2 * s], q = dy[0][2 * s + 1];
-      float r = dy[1][2 * s], u = dy[1][2 * s + 1];
-      float a = i == 0 ? p : i == 1 ? p + r : i == 2 ? p - r : -r;
-      float b = i == 0 ? q : i == 1 ? q + u : i == 2 ? q - u : -u;
-      z0[s] = a;
-      z1[s] = a + b;
-      z2[s] = a - b;
-      z3[s] = -b;
-    }
+/* As gather_4x4() for 2x2 tiles: pixel (r, c) at d[(2 r + c) *
+ * SPAN_TILES + s]. */
+LB_VECTOR_KERNEL
+static void gather_2x2(const float *r0, const float *r1, int64_t x0,
+                       inner in, float *restrict d) {
+  for (int64_t s = in.begin; s < in.end; s++) {
+    int64_t x = 2 * s + x0;
+    d[0 * SPAN_TILES + s] = r0[x];
+    d[1 * SPAN_TILES + s] = r0[x + 1];
+    d[2 * SPAN_TILES + s] = r1[x];
+    d[3 * SPAN_TILES + s] = r1[x + 1];
   }
 }
 
-/* dd = B dV B^T for every tile of a strip, added onto the 4 input-gradient
- * rows around the tile row; neighbouring tiles overlap by two columns,
- * so each row is summed in a strip buffer first, in two passes that do
- * not overlap within themselves. */
-static void input_gradient_strip(const lb_conv2d_geometry *g, tap_rows in,
-                                 strip st, float *plane) {
-  float along[4][4][STRIP_TILES], sums[4][STRIP_WIDTH];
-  for (int i = 0; i < 4; i++) {
-    const float *d0 = in.base + (4 * i) * in.stride, *d1 = d0 + in.stride,
-                *d2 = d1 + in.stride, *d3 = d2 + in.stride;
-    for (int64_t s = 0; s < st.count; s++) { /* dV B^T along the row */
-      along[i][0][s] = d0[s];
-      along[i][1][s] = d1[s] - d2[s] + d3[s];
-      along[i][2][s] = d1[s] + d2[s] - d0[s];
-      along[i][3][s] = -d3[s];
-    }
+/* One tile of gather_tiles() at the plane's left or right edge: its left
+ * column is x, and its columns [lo, hi) are the ones inside the plane
+ * (the same for every row, so the loops branch alike row after row). */
+static void gather_edge_tile(const float *const rows[4], int64_t width,
+                             int64_t x, int size, float *d) {
+  int64_t lo = x < 0 ? -x : 0, hi = width - x < size ? width - x : size;
+  for (int r = 0; r < size; r++) {
+    float *p = d + size * r * SPAN_TILES;
+    for (int64_t c = 0; c < size; c++)
+      p[c * SPAN_TILES] = rows[r] && c >= lo && c < hi ? rows[r][x + c] : 0.0f;
   }
-  int64_t width = 2 * st.count + 2;
-  for (int i = 0; i < 4; i++)
-    memset(sums[i], 0, (size_t)width * sizeof(float));
-  for (int j = 0; j < 4; j++) /* then B down the columns */
-    for (int64_t s = 0; s < st.count; s++) {
-      float a = along[0][j][s], b = along[1][j][s], c = along[2][j][s],
-            e = along[3][j][s];
-      sums[0][2 * s + j] += a;
-      sums[1][2 * s + j] += b - c + e;
-      sums[2][2 * s + j] += b + c - a;
-      sums[3][2 * s + j] -= e;
-    }
-  int64_t x0 = 2 * st.first - 1;
-  int64_t begin = x0 < 0 ? -x0 : 0;
-  int64_t end = g->in_w - x0 < width ? g->in_w - x0 : width;
-  for (int i = 0; i < 4; i++) {
-    int64_t y = 2 * st.ty - 1 + i;
+}
+
+/* The size x size tiles of a segment (size 4: input patches; 2: output-
+ * gradient tiles) into d, pixel (r, c) of tile s at d[(size r + c) *
+ * SPAN_TILES + s]: tile s covers rows y0 .. y0 + size - 1 and columns
+ * 2 s + x0 .. 2 s + x0 + size - 1 of the plane, pixels outside it are 0. */
+static void gather_tiles(const float *plane, int64_t height, int64_t width,
+                         int64_t y0, int64_t x0, int64_t count, int size,
+                         float *d) {
+  const float *rows[4] = {NULL, NULL, NULL, NULL}, *any = NULL;
+  for (int r = 0; r < size; r++) {
+    rows[r] = plane_row(plane, y0 + r, height, width);
+    if (rows[r])
+      any = rows[r];
+  }
+  /* The vector loop reads a row outside the plane as any row inside it;
+   * its pixels are zeroed below. */
+  const float *safe[4];
+  for (int r = 0; r < 4; r++)
+    safe[r] = rows[r] ? rows[r] : any;
+  inner in = inner_tiles(x0, size, width, count);
+  if (size == 4)
+    gather_4x4(safe[0], safe[1], safe[2], safe[3], x0, in, d);
+  else
+    gather_2x2(safe[0], safe[1], x0, in, d);
+  for (int64_t s = 0; s < in.begin; s++)
+    gather_edge_tile(rows, width, 2 * s + x0, size, d + s);
+  for (int64_t s = in.end; s < count; s++)
+    gather_edge_tile(rows, width, 2 * s + x0, size, d + s);
+  for (int r = 0; r < size; r++)
+    if (!rows[r])
+      for (int c = 0; c < size; c++)
+        memset(d + (size * r + c) * SPAN_TILES, 0,
+               (size_t)count * sizeof(float));
+}
+
+/* row[2 s + x0] = even[s] and row[2 s + x0 + 1] = odd[s] for s in
+ * [0, count), where those pixels lie in [0, width). */
+LB_VECTOR_KERNEL
+static void scatter_pairs(const float *restrict even,
+                          const float *restrict odd, int64_t count,
+                          int64_t x0, int64_t width, float *restrict row) {
+  inner in = inner_tiles(x0, 2, width, count);
+  for (int64_t s = in.begin; s < in.end; s++) {
+    row[2 * s + x0] = even[s];
+    row[2 * s + x0 + 1] = odd[s];
+  }
+  for (int64_t s = in.end; s < count; s++)
+    if (2 * s + x0 < width)
+      row[2 * s + x0] = even[s];
+}
+
+/* Adds one row of the patches dd of a segment's tiles onto an image row:
+ * tile s covers pixels 2 s + x0 .. 2 s + x0 + 3 (pixels p0 .. p3 of its
+ * row of dd), so inside the segment pixel 2 s + x0 gets p0 of tile s plus
+ * p2 of tile s - 1, and 2 s + x0 + 1 gets p1 of s plus p3 of s - 1; the
+ * first two and last two pixels have one tile each. Each pixel's sum is
+ * formed first and then added, once per segment. */
+LB_VECTOR_KERNEL
+static void add_patch_row(const float *restrict p0, const float *restrict p1,
+                          const float *restrict p2, const float *restrict p3,
+                          int64_t count, int64_t x0, int64_t width,
+                          float *restrict row) {
+  for (int64_t s = 1; s < count; s++) {
+    row[2 * s + x0] += p0[s] + p2[s - 1];
+    row[2 * s + x0 + 1] += p1[s] + p3[s - 1];
+  }
+  if (x0 >= 0)
+    row[x0] += p0[0];
+  row[x0 + 1] += p1[0];
+  if (2 * count + x0 < width)
+    row[2 * count + x0] += p2[count - 1];
+  if (2 * count + x0 + 1 < width)
+    row[2 * count + x0 + 1] += p3[count - 1];
+}
+
+/* The 4x4 input patches of a segment's tiles into d (pixel 4 r + c),
+ * zero outside the plane. */
+static void gather_patches(const lb_conv2d_geometry *g, const float *plane,
+                           const segment *sg, float *d) {
+  gather_tiles(plane, g->in_h, g->in_w, 2 * sg->ty - 1, 2 * sg->first - 1,
+               sg->count, 4, d);
+}
+
+/* The 2x2 output-gradient tiles of a segment into dy (pixel 2 r + c),
+ * zero past the plane's edge. */
+static void gather_output_tiles(const lb_conv2d_geometry *g,
+                                const float *plane, const segment *sg,
+                                float *dy) {
+  gather_tiles(plane, g->out_h, g->out_w, 2 * sg->ty, 2 * sg->first,
+               sg->count, 2, dy);
+}
+
+/* The 2x2 output tiles y (pixel 2 r + c) of a segment into the plane,
+ * where they lie inside it. */
+static void scatter_output_tiles(const lb_conv2d_geometry *g, const float *y,
+                                 const segment *sg, float *plane) {
+  for (int r = 0; r < 2 && 2 * sg->ty + r < g->out_h; r++)
+    scatter_pairs(y + 2 * r * SPAN_TILES, y + (2 * r + 1) * SPAN_TILES,
+                  sg->count, 2 * sg->first, g->out_w,
+                  plane + (2 * sg->ty + r) * g->out_w);
+}
+
+/* The patches dd (pixel 4 r + c) of a segment added onto the plane. */
+static void add_patches(const lb_conv2d_geometry *g, const float *dd,
+                        const segment *sg, float *plane) {
+  for (int r = 0; r < 4; r++) {
+    int64_t y = 2 * sg->ty - 1 + r;
     if (y < 0 || y >= g->in_h)
       continue;
-    float *target = plane + y * g->in_w + x0;
-    for (int64_t x = begin; x < end; x++)
-      target[x] += sums[i][x];
+    const float *p = dd + 4 * r * SPAN_TILES;
+    add_patch_row(p, p + SPAN_TILES, p + 2 * SPAN_TILES, p + 3 * SPAN_TILES,
+                  sg->count, 2 * sg->first - 1, g->in_w,
+                  plane + y * g->in_w);
   }
 }
 
-/* The taps of (image, channel) plane `item` in a [16, channels, T] array. */
-static tap_rows taps_of(const transform_job *job, float *array, int64_t item,
-                        int64_t ty, int64_t first) {
+/* ---- spans of a job's planes --------------------------------------------- */
+
+/* The taps of tile (ty, first) of (image, channel) plane `item` in a
+ * [16, channels, T] array. */
+static tap_rows taps_of(const transform_job *job, const float *array,
+                        int64_t item, int64_t ty, int64_t first) {
   int64_t image = item % job->images, channel = item / job->images;
   int64_t per_image = tiles_per_image(job->g);
   int64_t columns = job->images * per_image;
-  return (tap_rows){array + channel * columns + image * per_image +
+  return (tap_rows){(float *)array + channel * columns + image * per_image +
                         ty * tile_cols(job->g) + first,
                     job->channels * columns};
+}
+
+static tap_rows span_taps(const transform_job *job, const float *array,
+                          const span *sp) {
+  const segment *first = &sp->segment[0];
+  return taps_of(job, array, first->item, first->ty, first->first);
 }
 
 /* Plane `item` (channel, image) of an NCHW array of `channels` channels. */
@@ -444,47 +692,184 @@ static int64_t plane_offset(const transform_job *job, int64_t item) {
   return (image * job->channels + channel) * plane_size(job->g);
 }
 
-/* Item (channel, image) of a block: every tile of one input plane into
- * V [16, Ci, T]. */
-static void patch_item(const transform_job *job, int64_t item) {
-  const float *plane = job->source + plane_offset(job, item);
-  for (int64_t ty = 0; ty < tile_rows(job->g); ty++)
-    for (int64_t first = 0; first < tile_cols(job->g); first += STRIP_TILES)
-      input_strip(job->g, plane, strip_at(job->g, ty, first),
-                  taps_of(job, job->target, item, ty, first));
+/* The padded input plane: 2 tile_rows + 2 rows of 2 tile_cols + 2. */
+static int64_t padded_width(const lb_conv2d_geometry *g) {
+  return 2 * tile_cols(g) + 2;
 }
 
-/* Item (channel, image): every tile of M [16, Co, T] into one output
- * plane, plus the bias. */
-static void product_item(const transform_job *job, int64_t item) {
-  float *plane = job->target + plane_offset(job, item);
-  float bias = job->bias ? job->bias[item / job->images] : 0.0f;
-  for (int64_t ty = 0; ty < tile_rows(job->g); ty++)
-    for (int64_t first = 0; first < tile_cols(job->g); first += STRIP_TILES)
-      output_strip(job->g,
-                   taps_of(job, (float *)job->source, item, ty, first),
-                   strip_at(job->g, ty, first), bias, plane);
+static int64_t padded_floats(const lb_conv2d_geometry *g) {
+  return (2 * tile_rows(g) + 2) * padded_width(g);
 }
 
-/* Item (channel, image): one output-gradient plane into Z [16, Co, T]. */
-static void output_gradient_item(const transform_job *job, int64_t item) {
-  const float *plane = job->source + plane_offset(job, item);
-  for (int64_t ty = 0; ty < tile_rows(job->g); ty++)
-    for (int64_t first = 0; first < tile_cols(job->g); first += STRIP_TILES)
-      output_gradient_strip(job->g, plane, strip_at(job->g, ty, first),
-                            taps_of(job, job->target, item, ty, first));
+static bool padded_fits(const lb_conv2d_geometry *g) {
+  return padded_floats(g) <= PADDED_PLANE;
 }
 
-/* Item (channel, image): dV [16, Ci, T] back onto one input-gradient
- * plane, cleared first as the tiles' patches overlap. */
-static void patch_gradient_item(const transform_job *job, int64_t item) {
-  float *plane = job->target + plane_offset(job, item);
-  memset(plane, 0, (size_t)plane_size(job->g) * sizeof(float));
-  for (int64_t ty = 0; ty < tile_rows(job->g); ty++)
-    for (int64_t first = 0; first < tile_cols(job->g); first += STRIP_TILES)
-      input_gradient_strip(job->g,
-                           taps_of(job, (float *)job->source, item, ty, first),
-                           strip_at(job->g, ty, first), plane);
+/* Copies the plane of `item` into sp->padded unless it is there; the
+ * border, cleared once, stays 0 as every plane writes the same pixels. */
+static void pad_plane(const transform_job *job, span *sp, int64_t item,
+                      int64_t plane) {
+  const lb_conv2d_geometry *g = job->g;
+  if (sp->padded_item == item)
+    return;
+  if (sp->padded_item < 0)
+    memset(sp->padded, 0, (size_t)padded_floats(g) * sizeof(float));
+  int64_t width = padded_width(g);
+  for (int64_t y = 0; y < g->in_h; y++)
+    memcpy(sp->padded + (y + 1) * width + 1,
+           job->source + plane + y * g->in_w, (size_t)g->in_w * sizeof(float));
+  sp->padded_item = item;
+}
+
+/* gather_patches() then input_down() in one pass, from the padded plane,
+ * where no tile is at an edge: pixel (r, c) of tile s is row r's pixel
+ * 2 s + x0 + c, and the tile-major result `down` is B^T down the patch's
+ * columns (the same operations as input_1d()). */
+LB_VECTOR_KERNEL
+static void gather_down_4x4(const float *r0, const float *r1,
+                            const float *r2, const float *r3, int64_t x0,
+                            int64_t count, float *restrict down) {
+  for (int64_t s = 0; s < count; s++)
+    for (int c = 0; c < 4; c++) {
+      int64_t x = 2 * s + x0 + c;
+      down[c * SPAN_TILES + s] = r0[x] - r2[x];
+      down[(4 + c) * SPAN_TILES + s] = r1[x] + r2[x];
+      down[(8 + c) * SPAN_TILES + s] = r2[x] - r1[x];
+      down[(12 + c) * SPAN_TILES + s] = r1[x] - r3[x];
+    }
+}
+
+static void gather_padded_down(const transform_job *job, span *sp,
+                               const segment *sg, float *down) {
+  pad_plane(job, sp, sg->item, sg->plane);
+  int64_t width = padded_width(job->g);
+  const float *top = sp->padded + 2 * sg->ty * width;
+  gather_down_4x4(top, top + width, top + 2 * width, top + 3 * width,
+                  2 * sg->first, sg->count, down);
+}
+
+/* Input planes into V [16, Ci, T]. */
+static void patch_span(const transform_job *job, span *sp) {
+  tile_arrays d, down;
+  int64_t at = 0;
+  bool padded = padded_fits(job->g);
+  for (int32_t i = 0; i < sp->segments; i++) {
+    const segment *sg = &sp->segment[i];
+    if (padded)
+      gather_padded_down(job, sp, sg, down + at);
+    else
+      gather_patches(job->g, job->source + sg->plane, sg, d + at);
+    at += sg->count;
+  }
+  if (!padded)
+    input_down(d, sp->tiles, down);
+  input_along(down, sp->tiles, span_taps(job, job->target, sp));
+}
+
+/* M [16, Co, T] into output planes, plus the bias. */
+static void product_span(const transform_job *job, span *sp) {
+  float y[4 * SPAN_TILES];
+  float bias = job->bias ? job->bias[sp->channel] : 0.0f;
+  output_tiles(span_taps(job, job->source, sp), sp->tiles, bias, y);
+  int64_t at = 0;
+  for (int32_t i = 0; i < sp->segments; i++) {
+    const segment *sg = &sp->segment[i];
+    scatter_output_tiles(job->g, y + at, sg, job->target + sg->plane);
+    at += sg->count;
+  }
+}
+
+/* Output-gradient planes into Z [16, Co, T]. */
+static void output_gradient_span(const transform_job *job, span *sp) {
+  float dy[4 * SPAN_TILES];
+  int64_t at = 0;
+  for (int32_t i = 0; i < sp->segments; i++) {
+    const segment *sg = &sp->segment[i];
+    gather_output_tiles(job->g, job->source + sg->plane, sg, dy + at);
+    at += sg->count;
+  }
+  output_gradient_tiles(dy, sp->tiles, span_taps(job, job->target, sp));
+}
+
+/* dV [16, Ci, T] added onto input-gradient planes, which start_plane()
+ * cleared. */
+static void patch_gradient_span(const transform_job *job, span *sp) {
+  tile_arrays dd;
+  input_gradient_tiles(span_taps(job, job->source, sp), sp->tiles, dd);
+  int64_t at = 0;
+  for (int32_t i = 0; i < sp->segments; i++) {
+    const segment *sg = &sp->segment[i];
+    add_patches(job->g, dd + at, sg, job->target + sg->plane);
+    at += sg->count;
+  }
+}
+
+/* The input-gradient plane of `item`, cleared before its first span adds
+ * to it (the patches overlap). */
+static void clear_plane(const transform_job *job, int64_t item) {
+  memset(job->target + plane_offset(job, item), 0,
+         (size_t)plane_size(job->g) * sizeof(float));
+}
+
+typedef void (*span_transform)(const transform_job *job, span *sp);
+typedef void (*plane_start)(const transform_job *job, int64_t item);
+
+typedef struct span_loop {
+  const transform_job *job;
+  span_transform each;
+  plane_start start; /* NULL: nothing to do before a plane */
+} span_loop;
+
+/* Appends a segment, first transforming the span if it is full or the
+ * segment is of another channel (its taps would not follow on). */
+static void add_segment(const span_loop *loop, span *sp, int64_t channel,
+                        segment sg) {
+  if (sp->tiles > 0 &&
+      (sp->tiles + sg.count > SPAN_TILES || channel != sp->channel)) {
+    loop->each(loop->job, sp);
+    sp->tiles = 0;
+    sp->segments = 0;
+  }
+  sp->channel = channel;
+  sp->segment[sp->segments++] = sg;
+  sp->tiles += sg.count;
+}
+
+static void run_spans(void *context, int32_t chunk) {
+  const span_loop *loop = context;
+  const transform_job *job = loop->job;
+  const lb_conv2d_geometry *g = job->g;
+  span sp;
+  sp.channel = -1;
+  sp.tiles = 0;
+  sp.segments = 0;
+  sp.padded_item = -1;
+  int64_t rows = tile_rows(g), columns = tile_cols(g);
+  int64_t end = lb_chunk_begin(job->items, chunk + 1, job->chunks);
+  for (int64_t item = lb_chunk_begin(job->items, chunk, job->chunks);
+       item < end; item++) {
+    if (loop->start)
+      loop->start(job, item);
+    int64_t channel = item / job->images, plane = plane_offset(job, item);
+    for (int64_t ty = 0; ty < rows; ty++)
+      for (int64_t first = 0; first < columns; first += STRIP_TILES) {
+        int64_t left = columns - first;
+        add_segment(loop, &sp, channel,
+                    (segment){item, plane, ty, first,
+                              left < STRIP_TILES ? left : STRIP_TILES});
+      }
+  }
+  if (sp.tiles > 0)
+    loop->each(job, &sp);
+}
+
+/* Every (image, channel) plane of the job, split over the pool. */
+static void for_each_span(transform_job *job, span_transform each,
+                          plane_start start) {
+  job->chunks =
+      lb_parallel_chunks(job->items, TILE_TAPS * tiles_per_image(job->g));
+  span_loop loop = {job, each, start};
+  lb_parallel_for(run_spans, &loop, job->chunks);
 }
 
 /* ---- the GEMMs ----------------------------------------------------------- */
@@ -564,7 +949,7 @@ static void transform_patches(const lb_conv2d_geometry *g, const float *input,
   transform_job job = {.g = g, .source = input, .target = v,
                        .images = images, .channels = g->in_channels,
                        .items = images * g->in_channels};
-  for_each_item(&job, TILE_TAPS * tiles_per_image(g), patch_item);
+  for_each_span(&job, patch_span, NULL);
 }
 
 static int64_t block_images(const lb_conv2d_geometry *g, int64_t first) {
@@ -577,7 +962,7 @@ static void write_outputs(const lb_conv2d_geometry *g, const float *m,
   transform_job job = {.g = g, .source = m, .target = output,
                        .images = images, .channels = g->out_channels,
                        .items = images * g->out_channels, .bias = bias};
-  for_each_item(&job, TILE_TAPS * tiles_per_image(g), product_item);
+  for_each_span(&job, product_span, NULL);
 }
 
 void lb_winograd_forward(const lb_conv2d_geometry *g, const float *input,
@@ -617,8 +1002,7 @@ void lb_winograd_backward(const lb_conv2d_geometry *g, const float *input,
                            .target = b.m, .images = images,
                            .channels = g->out_channels,
                            .items = images * g->out_channels};
-    for_each_item(&z_job, TILE_TAPS * tiles_per_image(g),
-                  output_gradient_item);
+    for_each_span(&z_job, output_gradient_span, NULL);
     multiply_taps((tap_job){.g = g, .product = TAP_FILTER_GRADIENT, .v = b.v,
                             .z = b.m, .out = b.du, .columns = columns,
                             .beta = first == 0 ? 0.0f : 1.0f});
@@ -632,8 +1016,7 @@ void lb_winograd_backward(const lb_conv2d_geometry *g, const float *input,
                                       first * g->in_channels * plane_size(g),
                             .images = images, .channels = g->in_channels,
                             .items = images * g->in_channels};
-    for_each_item(&dd_job, TILE_TAPS * tiles_per_image(g),
-                  patch_gradient_item);
+    for_each_span(&dd_job, patch_gradient_span, clear_plane);
   }
   transform_job dg_job = {.g = g, .source = b.du, .target = grad_weight,
                           .items = filter_groups(g)};

@@ -138,17 +138,25 @@ static int64_t max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
 /* The workspace of a convolution, rounded up to a bound that never shrinks
  * when the batch or the image grows (the kernel's own size does not have
  * that property: it stages several small images at once), so a forward of
- * a smaller shape never needs a bigger arena. The bound assumes conv2d.c's
- * blocks of about 1024 output columns; the max keeps it safe regardless. */
+ * a smaller shape never needs a bigger arena (at the same thread count:
+ * the geometry's slots). The bound assumes conv2d.c's blocks of about 1024
+ * output columns, one per slot, and a weight gradient per slot but the
+ * first; the max keeps it safe regardless. */
 static size_t conv_workspace(const lb_conv2d_geometry *g) {
   int64_t pixels = g->out_h * g->out_w;
   int64_t columns = g->batch * pixels;
   if (columns > 1024 + pixels - 1)
     columns = 1024 + pixels - 1;
-  int64_t rows = g->in_channels * g->kernel_h * g->kernel_w + g->out_channels;
-  size_t bound;
+  int64_t filter = g->in_channels * g->kernel_h * g->kernel_w;
+  int64_t rows = filter + g->out_channels;
+  int64_t slots = g->slots < g->batch ? g->slots : g->batch;
+  size_t bound, gradients;
   if (!lb_mul_size((size_t)rows, (size_t)columns, &bound) ||
-      !lb_mul_size(bound, sizeof(float), &bound))
+      !lb_mul_size(bound, (size_t)slots, &bound) ||
+      !lb_mul_size((size_t)(slots - 1), (size_t)(g->out_channels * filter),
+                   &gradients) ||
+      bound > SIZE_MAX - gradients ||
+      !lb_mul_size(bound + gradients, sizeof(float), &bound))
     bound = SIZE_MAX; /* refused by the carver */
   size_t exact = lb_conv2d_workspace_bytes(g);
   return exact > bound ? exact : bound;
