@@ -5,8 +5,10 @@
  * A training step is what a trainer does per mini-batch: a train-mode
  * forward, the cross-entropy loss and its gradient (lb_criterion, LB_LOSS_CE),
  * the backward pass and an SGD step (momentum 0.9, learning rate 0.01).
- * Inference is an eval-mode forward. After --warmup steps of each, training
- * runs for about --seconds / 2 and inference for about --seconds / 2.
+ * Inference is lb_model_predict(): an evaluation-mode forward with each
+ * batch norm folded into its convolution. After --warmup steps of each,
+ * training runs for about --seconds / 2 and inference for about
+ * --seconds / 2.
  *
  * The last line of the output is always, for scripts to parse:
  *   train_img_s=<float> infer_img_s=<float> peak_rss_mb=<float>
@@ -211,9 +213,9 @@ static int train_step(bench *b, const bench_options *o) {
 }
 
 static int infer_step(bench *b, const bench_options *o) {
-  return report(lb_model_forward(b->model, b->input, o->batch, o->height,
+  return report(lb_model_predict(b->model, b->input, o->batch, o->height,
                                  o->width_px, b->logits),
-                "inference forward");
+                "lb_model_predict");
 }
 
 static int compare_doubles(const void *x, const void *y) {
@@ -418,7 +420,8 @@ int main(int argc, char **argv) {
            o.classes, (long long)o.batch, lb_get_num_threads(),
            (long long)lb_model_parameter_count(b.model));
     printf("train: forward + CE + backward + SGD (momentum 0.9, lr 0.01); "
-           "infer: eval forward; %d warm-up step(s) each, %.1f s each\n",
+           "infer: lb_model_predict (eval mode); %d warm-up step(s) each, "
+           "%.1f s each\n",
            o.warmup, o.seconds / 2);
     fflush(stdout);
   }

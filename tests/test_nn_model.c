@@ -125,7 +125,7 @@ static double meta_double(const lb_st_file *f, const char *key) {
 /* ---- PyTorch parity ------------------------------------------------------ */
 
 typedef struct parity {
-  double logits_eval, logits_train, loss, stats, grads;
+  double logits_eval, logits_predict, logits_train, loss, stats, grads;
 } parity;
 
 static parity check_fixture(const char *name) {
@@ -158,7 +158,7 @@ static parity check_fixture(const char *name) {
   float *grad = calloc((size_t)(batch * k), sizeof(float));
   assert_non_null(logits);
   assert_non_null(grad);
-  parity p = {0, 0, 0, 0, 0};
+  parity p = {0, 0, 0, 0, 0, 0};
 
   /* eval */
   assert_int_equal(lb_model_set_training(m, 0), LB_OK);
@@ -180,6 +180,9 @@ static parity check_fixture(const char *name) {
   }
   float *ref = f32_copy(lb_st_find(f, "logits_eval"));
   p.logits_eval = deviation(logits, ref, (size_t)(batch * k));
+  /* predictions: the same, batch norm folded into the convolutions */
+  assert_int_equal(lb_model_predict(m, x, batch, h, w, logits), LB_OK);
+  p.logits_predict = deviation(logits, ref, (size_t)(batch * k));
   free(ref);
   assert_int_equal(*lb_model_find_tensor(m, "bn1.num_batches_tracked")->count,
                    3);
@@ -251,12 +254,13 @@ static parity check_fixture(const char *name) {
     learnable += m->tensors[i].grad != NULL;
   assert_int_equal(grads, learnable);
 
-  print_message("%s: max relative deviation: logits_eval %.3g, logits_train "
-                "%.3g, loss %.3g, running stats %.3g (rtol %g); grads %.3g "
-                "(rtol %g)\n",
-                name, p.logits_eval, p.logits_train, p.loss, p.stats, rtol_out,
-                p.grads, rtol_grad);
+  print_message("%s: max relative deviation: logits_eval %.3g, predict %.3g, "
+                "logits_train %.3g, loss %.3g, running stats %.3g (rtol %g); "
+                "grads %.3g (rtol %g)\n",
+                name, p.logits_eval, p.logits_predict, p.logits_train, p.loss,
+                p.stats, rtol_out, p.grads, rtol_grad);
   assert_true(p.logits_eval <= rtol_out);
+  assert_true(p.logits_predict <= rtol_out);
   assert_true(p.logits_train <= rtol_out);
   assert_true(p.loss <= rtol_out);
   assert_true(p.stats <= rtol_out);
@@ -718,11 +722,98 @@ static void test_create_allocation_failures(void **state) {
   lb_model_free(m);
 }
 
-/* Finite differences, in evaluation mode (the fixtures cover training
- * mode): L = sum(r * logits) for fixed r; central differences on entries of
- * every kind of parameter against the backward's gradient. In float32 a
- * step can cross a ReLU or max-pool decision, so an entry whose differences
- * at steps h and h/2 disagree is skipped as a kink; most must be usable. */
+/* ---- predictions -------------------------------------------------------------
+ */
+
+/* The largest |a - b| over the largest |b|. */
+static double relative_gap(const float *a, const float *b, size_t n) {
+  double gap = 0.0, scale = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    gap = fmax(gap, fabs((double)a[i] - b[i]));
+    scale = fmax(scale, fabs((double)b[i]));
+  }
+  return gap / scale;
+}
+
+/* In either mode: the logits of an evaluation forward to rounding, the
+ * running statistics untouched, and a backward refused afterwards. Both
+ * stems (the ImageNet one has the max pool). */
+static void check_predict_matches_eval_forward(lb_resnet_config c, int64_t batch,
+                                               int32_t h, int32_t w) {
+  lb_model *m = create(c, 21);
+  float *x = random_input(batch * c.in_channels * h * w, 8);
+  size_t cells = (size_t)(batch * c.num_classes);
+  float *train_logits = calloc(cells, sizeof(float));
+  float *eval_logits = calloc(cells, sizeof(float));
+  float *predicted = calloc(cells, sizeof(float));
+  float *grad = calloc(cells, sizeof(float));
+  assert_true(train_logits && eval_logits && predicted && grad);
+  /* Running statistics away from 0 and 1, so that folding them matters. */
+  assert_int_equal(lb_model_forward(m, x, batch, h, w, train_logits), LB_OK);
+  assert_int_equal(lb_model_set_training(m, 0), LB_OK);
+  assert_int_equal(lb_model_forward(m, x, batch, h, w, eval_logits), LB_OK);
+
+  const lb_model_tensor *mean = lb_model_find_tensor(m, "layer1.0.bn1.running_mean");
+  float first_mean = mean->data[0];
+  int64_t tracked = *lb_model_find_tensor(m, "bn1.num_batches_tracked")->count;
+  for (int training = 0; training <= 1; training++) {
+    assert_int_equal(lb_model_set_training(m, training), LB_OK);
+    memset(predicted, 0, cells * sizeof(float));
+    assert_int_equal(lb_model_predict(m, x, batch, h, w, predicted), LB_OK);
+    double gap = relative_gap(predicted, eval_logits, cells);
+    if (gap > 1e-5)
+      fail_msg("predict deviates from the eval forward by %.3g", gap);
+    assert_true(mean->data[0] == first_mean);
+    assert_int_equal(*lb_model_find_tensor(m, "bn1.num_batches_tracked")->count,
+                     tracked);
+    assert_fails_with(lb_model_backward(m, grad), LB_ESTATE,
+                      "ran lb_model_predict");
+  }
+  free(x);
+  free(train_logits);
+  free(eval_logits);
+  free(predicted);
+  free(grad);
+  lb_model_free(m);
+}
+
+static void test_predict_matches_eval_forward(void **state) {
+  (void)state;
+  check_predict_matches_eval_forward(config(18, 5, 3, 8, 1), 6, 12, 10);
+  check_predict_matches_eval_forward(config(50, 4, 2, 4, 0), 3, 40, 36);
+}
+
+static void test_predict_bad_arguments(void **state) {
+  (void)state;
+  small_setup s = small();
+  lb_model *m = create(s.cfg, 3);
+  float logits[10];
+  assert_fails_with(lb_model_predict(NULL, s.x, 2, 8, 8, logits), LB_EINVAL,
+                    "lb_model_predict: m is NULL");
+  assert_fails_with(lb_model_predict(m, NULL, 2, 8, 8, logits), LB_EINVAL,
+                    "lb_model_predict: input is NULL");
+  assert_fails_with(lb_model_predict(m, s.x, 2, 8, 8, NULL), LB_EINVAL,
+                    "lb_model_predict: logits is NULL");
+  assert_fails_with(lb_model_predict(m, s.x, 0, 8, 8, logits), LB_EINVAL,
+                    "lb_model_predict: batch = 0 must be at least 1");
+  assert_fails_with(lb_model_predict(m, s.x, 2, 0, 8, logits), LB_EINVAL,
+                    "lb_model_predict: image size 0x8");
+  /* The planner's message, under this entry point's name (the input is
+   * refused before it is read). */
+  assert_fails_with(
+      lb_model_predict(m, s.x, 1, 1 << 30, 1 << 30, logits), LB_EINVAL,
+      "lb_model_predict: input shape [1, 3, 1073741824, 1073741824] is too "
+      "large to address");
+  assert_null(strstr(lb_last_error(), "lb_model_forward"));
+  /* A forward's shape needs no new memory. */
+  assert_int_equal(lb_model_forward(m, s.x, 2, 8, 8, logits), LB_OK);
+  lb_fault_fail_nth_allocation(0);
+  assert_int_equal(lb_model_predict(m, s.x, 2, 8, 8, logits), LB_OK);
+  assert_int_equal(lb_fault_allocations_attempted(), 0);
+  free(s.x);
+  lb_model_free(m);
+}
+
 /* ---- profiling ---------------------------------------------------------------
  */
 
@@ -820,6 +911,11 @@ static void test_profile_bad_arguments(void **state) {
   lb_model_free(m);
 }
 
+/* Finite differences, in evaluation mode (the fixtures cover training
+ * mode): L = sum(r * logits) for fixed r; central differences on entries of
+ * every kind of parameter against the backward's gradient. In float32 a
+ * step can cross a ReLU or max-pool decision, so an entry whose differences
+ * at steps h and h/2 disagree is skipped as a kink; most must be usable. */
 static double weighted_sum(lb_model *m, const float *x, const float *r,
                            float *logits) {
   assert_int_equal(lb_model_forward(m, x, 2, 6, 6, logits), LB_OK);
@@ -912,6 +1008,8 @@ int main(void) {
       cmocka_unit_test(test_eval_backward_finite_differences),
       cmocka_unit_test(test_init_is_seeded),
       cmocka_unit_test(test_create_allocation_failures),
+      cmocka_unit_test(test_predict_matches_eval_forward),
+      cmocka_unit_test(test_predict_bad_arguments),
       cmocka_unit_test(test_profile_counts_every_layer),
       cmocka_unit_test(test_profile_bad_arguments),
   };

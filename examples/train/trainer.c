@@ -404,7 +404,7 @@ static int evaluate(const prepared_data *d, run_state *s, method_result *r,
                                 images, s->labels);
     lb_tensor_free(images);
     if (status == LB_OK)
-      status = lb_model_forward(s->model, lb_tensor_data(s->images), count,
+      status = lb_model_predict(s->model, lb_tensor_data(s->images), count,
                                 d->height, d->width, s->logits);
     if (status == LB_OK)
       status = lb_metrics_add_logits(r->metrics, s->logits, s->labels, count);

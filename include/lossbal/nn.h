@@ -30,7 +30,8 @@ extern "C" {
  * Memory: a forward pass allocates the activations, saved values and
  * workspaces for its (batch, height, width) the first time it meets a shape
  * that needs more memory than the model holds; forwards of the same or a
- * smaller shape never allocate.
+ * smaller shape never allocate, as long as lb_set_num_threads() is not
+ * raised (each thread has its own convolution workspace).
  *
  * Thread safety: a model must not be used by two threads at once; distinct
  * models may. The kernels use the library's threads (lb_set_num_threads()).
@@ -108,6 +109,32 @@ LB_API lb_status lb_model_forward(lb_model *m, const float *input,
                                   float *logits);
 
 /**
+ * Runs the model on a batch of images for predictions: the forward of
+ * evaluation mode (batch norm with the running statistics) whatever the
+ * mode set by lb_model_set_training(), faster than lb_model_forward()
+ * because nothing is kept for a backward pass (the input is not copied)
+ * and each batch norm is folded into the convolution before it (its scale
+ * into the filters, its shift into a bias, as PyTorch's
+ * `fuse_conv_bn_eval`): no batch-norm pass over the activations, only a
+ * ReLU pass where one follows. The logits equal those of an evaluation-mode
+ * lb_model_forward() to rounding (the folded products round differently).
+ * Running statistics are untouched and the input is only read.
+ *
+ * @param m the model.
+ * @param input `[batch][in_channels][height][width]` floats (NCHW).
+ * @param batch number of images, >= 1.
+ * @param height image height, >= 1.
+ * @param width image width, >= 1.
+ * @param logits receives `[batch][num_classes]` floats.
+ * @return ::LB_OK; ::LB_EINVAL when a pointer is NULL, a size is below 1 or
+ *         the images are too small for the network; ::LB_ENOMEM. Either
+ *         way a backward pass needs a new lb_model_forward().
+ */
+LB_API lb_status lb_model_predict(lb_model *m, const float *input,
+                                  int64_t batch, int32_t height, int32_t width,
+                                  float *logits);
+
+/**
  * Computes the gradient of a loss with respect to every parameter, from its
  * gradient with respect to the logits of the last forward pass. Parameter
  * gradients are overwritten, not accumulated. Running statistics are not
@@ -118,8 +145,8 @@ LB_API lb_status lb_model_forward(lb_model *m, const float *input,
  *        the batch of the last forward.
  * @return ::LB_OK; ::LB_EINVAL when a pointer is NULL; ::LB_ESTATE when no
  *         successful forward in the current mode precedes it (none yet, the
- *         mode changed, the weights were loaded, or the last forward
- *         failed). Never allocates.
+ *         mode changed, the weights were loaded, lb_model_predict() ran
+ *         since, or the last forward failed). Never allocates.
  */
 LB_API lb_status lb_model_backward(lb_model *m, const float *grad_logits);
 
@@ -171,8 +198,12 @@ typedef enum lb_layer_kind {
   LB_LAYER_CONV1X1 = 1,    /**< 1x1 convolutions (Bottleneck, downsample) */
   LB_LAYER_CONV_OTHER = 2, /**< other kernels: the 7x7 ImageNet stem */
   LB_LAYER_BATCHNORM = 3,  /**< batch norm, with the ReLU fused into it
-                                where one follows */
-  LB_LAYER_RELU = 4,       /**< the ReLU after each block's residual sum */
+                                where one follows (lb_model_predict()
+                                folds batch norm into the convolutions,
+                                whose kind its time counts under) */
+  LB_LAYER_RELU = 4,       /**< the ReLU after each block's residual sum;
+                                in lb_model_predict() also those after
+                                folded convolutions */
   LB_LAYER_RESIDUAL = 5,   /**< the residual sums */
   LB_LAYER_POOLING = 6,    /**< max pool and global average pool */
   LB_LAYER_LINEAR = 7,     /**< the final fully connected layer */

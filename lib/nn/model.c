@@ -5,6 +5,7 @@
 
 #include "../core/core_internal.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -162,6 +163,26 @@ static size_t conv_workspace(const lb_conv2d_geometry *g) {
   return exact > bound ? exact : bound;
 }
 
+/* The largest weight and the most output channels of any convolution: the
+ * room lb_model_predict() folds a batch norm into. */
+static void largest_conv(const lb_model *m, int64_t *weights,
+                         int64_t *channels) {
+  const lb_model_conv *c = &m->conv1;
+  *weights = c->out_channels * c->in_channels * c->kernel * c->kernel;
+  *channels = c->out_channels;
+  for (int32_t b = 0; b < m->block_count; b++) {
+    const lb_model_block *blk = &m->blocks[b];
+    for (int32_t i = 0; i <= blk->convs; i++) {
+      if (i == blk->convs && !blk->has_downsample)
+        break;
+      c = i < blk->convs ? &blk->conv[i] : &blk->down;
+      *weights = max_i64(*weights, c->out_channels * c->in_channels *
+                                       c->kernel * c->kernel);
+      *channels = max_i64(*channels, c->out_channels);
+    }
+  }
+}
+
 /* Lays out every buffer of the planned shape (counting only when c->base is
  * NULL). Sizes were checked to fit size_t by the plan. */
 static void layout(lb_model *m, carver *c, lb_nchw in) {
@@ -203,6 +224,10 @@ static void layout(lb_model *m, carver *c, lb_nchw in) {
   for (int i = 0; i < 4; i++)
     m->scratch[i] = carve_floats(c, largest);
   m->workspace = carve(c, ws);
+  int64_t weights, channels;
+  largest_conv(m, &weights, &channels);
+  m->folded_weight = carve_floats(c, weights);
+  m->folded_bias = carve_floats(c, channels);
 }
 
 /* Makes the arena big enough for the planned shape and carves it. */
@@ -324,9 +349,25 @@ static void count_batch(lb_model *m) {
       *m->tensors[i].count += 1;
 }
 
-lb_status lb_model_forward(lb_model *m, const float *input, int64_t batch,
-                           int32_t height, int32_t width, float *logits) {
-  const char *who = "lb_model_forward";
+/* The planner's messages start "lb_model_forward: "; a failure of another
+ * entry point is re-reported under its own name. */
+static lb_status renamed(lb_status s, const char *who) {
+  static const char planner[] = "lb_model_forward";
+  const char *text = lb_last_error();
+  if (strcmp(who, planner) == 0 ||
+      strncmp(text, planner, sizeof planner - 1) != 0)
+    return s;
+  char copy[512];
+  snprintf(copy, sizeof copy, "%s", text + sizeof planner - 1);
+  return lb_fail(s, "%s%s", who, copy);
+}
+
+/* What every forward does first: checks the arguments, plans the shape and
+ * makes the arena ready. Messages start with `who`. */
+static lb_status begin_forward(lb_model *m, const char *who,
+                               const float *input, int64_t batch,
+                               int32_t height, int32_t width,
+                               const float *logits, bool training) {
   if (!m)
     return lb_fail(LB_EINVAL, "%s: m is NULL", who);
   m->forward_valid = false;
@@ -340,13 +381,21 @@ lb_status lb_model_forward(lb_model *m, const float *input, int64_t batch,
   if (height < 1 || width < 1)
     return lb_fail(LB_EINVAL, "%s: image size %dx%d must be at least 1x1", who,
                    (int)height, (int)width);
-  bool training = m->training;
   lb_nchw in = {batch, m->config.in_channels, height, width};
   lb_status s = plan(m, in, training);
   if (s == LB_OK)
     s = prepare_arena(m, in);
+  return s == LB_OK ? LB_OK : renamed(s, who);
+}
+
+lb_status lb_model_forward(lb_model *m, const float *input, int64_t batch,
+                           int32_t height, int32_t width, float *logits) {
+  bool training = m && m->training;
+  lb_status s = begin_forward(m, "lb_model_forward", input, batch, height,
+                              width, logits, training);
   if (s != LB_OK)
     return s;
+  lb_nchw in = {batch, m->config.in_channels, height, width};
 
   int64_t start = start_timing(m);
   memcpy(m->input_copy, input, (size_t)lb_nchw_numel(in) * sizeof(float));
@@ -381,6 +430,93 @@ lb_status lb_model_forward(lb_model *m, const float *input, int64_t batch,
   m->batch = batch;
   m->height = height;
   m->width = width;
+  return LB_OK;
+}
+
+/* ---- prediction -------------------------------------------------------------
+ */
+
+/* The weights and bias of convolution c followed by batch norm n in
+ * evaluation mode, bn(conv(x)) = conv'(x) + bias': each filter scaled by
+ * its channel's gamma / sqrt(running_var + eps), the bias the batch norm's
+ * shift, as PyTorch's fuse_conv_bn_eval computes them. */
+static void fold_batchnorm(const lb_model_conv *c, const lb_model_bn *n,
+                           float *weight, float *bias) {
+  int64_t filter = c->in_channels * c->kernel * c->kernel;
+  const lb_batchnorm2d *bn = &n->bn;
+  for (int64_t o = 0; o < c->out_channels; o++) {
+    double scale = bn->weight[o] / sqrt((double)bn->running_var[o] + bn->eps);
+    float scale_f = (float)scale;
+    for (int64_t i = 0; i < filter; i++)
+      weight[o * filter + i] = c->weight[o * filter + i] * scale_f;
+    bias[o] = (float)(bn->bias[o] - bn->running_mean[o] * scale);
+  }
+}
+
+/* y = bn(conv(x)), and relu of it when `relu`, with the batch norm folded
+ * into the convolution. */
+static void conv_bn_predict(lb_model *m, const lb_model_conv *c,
+                            const lb_model_bn *n, const float *x, float *y,
+                            bool relu) {
+  /* Folding is part of this convolution's cost: timed with it. */
+  int64_t start = start_timing(m);
+  fold_batchnorm(c, n, m->folded_weight, m->folded_bias);
+  lb_conv2d_forward(&c->geometry, x, m->folded_weight, m->folded_bias, y,
+                    m->workspace);
+  lb_profile_stop(&m->profile, lb_profile_conv_kind(&c->geometry),
+                  LB_PASS_FORWARD, start, lb_profile_conv_flops(&c->geometry));
+  if (relu) {
+    start = start_timing(m);
+    lb_relu_forward(lb_nchw_numel(n->shape), y, y);
+    stop_timing(m, LB_LAYER_RELU, LB_PASS_FORWARD, start);
+  }
+}
+
+static void block_predict(lb_model *m, lb_model_block *blk, const float *in) {
+  const float *x = in;
+  int32_t last = blk->convs - 1;
+  for (int32_t i = 0; i < last; i++) {
+    conv_bn_predict(m, &blk->conv[i], &blk->bn[i], x, blk->bn[i].out, true);
+    x = blk->bn[i].out;
+  }
+  conv_bn_predict(m, &blk->conv[last], &blk->bn[last], x, blk->out, false);
+  const float *shortcut = in;
+  if (blk->has_downsample) {
+    conv_bn_predict(m, &blk->down, &blk->down_bn, in, blk->down_bn.out, false);
+    shortcut = blk->down_bn.out;
+  }
+  residual_relu_forward(m, blk, shortcut);
+}
+
+lb_status lb_model_predict(lb_model *m, const float *input, int64_t batch,
+                           int32_t height, int32_t width, float *logits) {
+  lb_status s = begin_forward(m, "lb_model_predict", input, batch, height,
+                              width, logits, false);
+  if (s != LB_OK)
+    return s;
+  /* The stem reads the caller's input: nothing is kept for a backward. */
+  conv_bn_predict(m, &m->conv1, &m->bn1, input, m->bn1.out, true);
+  const float *x = m->bn1.out;
+  int64_t start;
+  if (m->has_maxpool) {
+    start = start_timing(m);
+    lb_maxpool2d_forward(&m->maxpool, m->bn1.shape, x, m->pool_out, m->argmax);
+    stop_timing(m, LB_LAYER_POOLING, LB_PASS_FORWARD, start);
+    x = m->pool_out;
+  }
+  for (int32_t b = 0; b < m->block_count; b++) {
+    block_predict(m, &m->blocks[b], x);
+    x = m->blocks[b].out;
+  }
+  lb_model_block *last = &m->blocks[m->block_count - 1];
+  start = start_timing(m);
+  lb_global_avgpool_forward(last->out_shape, x, m->pooled);
+  stop_timing(m, LB_LAYER_POOLING, LB_PASS_FORWARD, start);
+  lb_linear fc = {m->features, m->config.num_classes, m->fc_weight, m->fc_bias};
+  start = start_timing(m);
+  lb_linear_forward(&fc, batch, m->pooled, logits);
+  lb_profile_stop(&m->profile, LB_LAYER_LINEAR, LB_PASS_FORWARD, start,
+                  linear_flops(m, batch));
   return LB_OK;
 }
 
@@ -454,7 +590,7 @@ lb_status lb_model_backward(lb_model *m, const float *grad_logits) {
   if (!m->forward_valid)
     return lb_fail(LB_ESTATE,
                    "%s: no successful forward since the model was created, "
-                   "loaded or its last forward failed",
+                   "loaded, ran lb_model_predict or its last forward failed",
                    who);
   if (m->forward_training != m->training)
     return lb_fail(LB_ESTATE,

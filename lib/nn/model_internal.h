@@ -102,6 +102,8 @@ struct lb_model {
   float *pooled, *grad_pooled;
   float *scratch[4]; /* gradient buffers of the largest activation */
   float *workspace;
+  float *folded_weight, *folded_bias; /* a convolution with its batch norm
+                                         folded in (lb_model_predict) */
 
   bool training;
   bool forward_valid;    /* a backward may follow */
