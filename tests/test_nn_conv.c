@@ -558,6 +558,17 @@ static void test_workspace_has_a_slot_per_thread(void **state) {
                         : block_bytes(16 * 9, 32, 2, 196));
 }
 
+/* Past 8 threads the workspace stops growing: at most 8 ranges. */
+static void test_slots_stop_at_eight(void **state) {
+  (void)state;
+  conv_case layer = {64, 16, 14, 14, 16, 3, 3, 1, 1, 1, 1, false};
+  lb_conv2d_geometry at_8 = geometry_at_threads(&layer, 8);
+  lb_conv2d_geometry at_12 = geometry_at_threads(&layer, 12);
+  assert_int_equal(at_12.slots, lb_gemm_on_pool() ? 8 : 1);
+  assert_int_equal(lb_conv2d_workspace_bytes(&at_12),
+                   lb_conv2d_workspace_bytes(&at_8));
+}
+
 static void test_pointwise_stride_1_on_large_images_needs_no_workspace(
     void **state) {
   (void)state;
@@ -900,7 +911,7 @@ static void test_geometry_validated_at_one_thread_count_runs_at_another(
   (void)state;
   const struct {
     int32_t validated, threads;
-  } pairs[] = {{4, 1}, {1, 4}, {4, 2}, {2, 3}};
+  } pairs[] = {{4, 1}, {1, 4}, {4, 2}, {2, 3}, {12, 12}};
   for (size_t i = 0; i < sizeof range_cases / sizeof *range_cases; i++)
     for (size_t p = 0; p < sizeof pairs / sizeof *pairs; p++) {
       conv_run run = run_at(&range_cases[i], pairs[p].validated,
@@ -1004,6 +1015,113 @@ static void test_winograd_same_with_any_thread_count(void **state) {
   free_run(&many);
 }
 
+/* ---- Winograd on ranges of images --------------------------------------- */
+
+/* Shapes Winograd is chosen for (16 input channels or more, at most twice
+ * as many out, 3x3, stride 1, padding 1): several blocks per range (72
+ * tiles an image: blocks of 8 images, ranges of 10 to 19), fewer images
+ * than threads, odd batches (uneven ranges, or one range split over the
+ * pool), one large image, many 4x4 images. */
+static const conv_case winograd_range_cases[] = {
+    {38, 16, 15, 17, 24, 3, 3, 1, 1, 1, 1, true}, /* 2 or 3 blocks a range */
+    {2, 16, 9, 9, 32, 3, 3, 1, 1, 1, 1, false},   /* batch below 3 and 4 */
+    {3, 20, 10, 7, 20, 3, 3, 1, 1, 1, 1, true},   /* 3 on 2 or 4 threads */
+    {9, 16, 5, 6, 8, 3, 3, 1, 1, 1, 1, false},    /* odd batch */
+    {1, 16, 34, 30, 16, 3, 3, 1, 1, 1, 1, true},  /* one image, 255 tiles */
+    {13, 32, 4, 4, 48, 3, 3, 1, 1, 1, 1, true},   /* odd, 4 tiles an image */
+};
+
+/* As run_at(), through lb_winograd_forward() and lb_winograd_backward()
+ * with a workspace of exactly lb_winograd_workspace_bytes(). */
+static conv_run winograd_run_at(const conv_case *c, int32_t validated,
+                                int32_t threads, uint64_t seed) {
+  lb_conv2d_geometry g = geometry_at_threads(c, validated);
+  assert_true(lb_winograd_applies(&g));
+  int32_t before = lb_get_num_threads();
+  conv_run run = random_run(&g, c->bias, seed);
+  assert_int_equal(lb_set_num_threads(threads), LB_OK);
+  run_winograd(&run);
+  assert_int_equal(lb_set_num_threads(before), LB_OK);
+  return run;
+}
+
+static void test_winograd_ranges_match_reference_and_one_thread(
+    void **state) {
+  (void)state;
+  const int32_t counts[] = {2, 3, 4};
+  for (size_t i = 0;
+       i < sizeof winograd_range_cases / sizeof *winograd_range_cases; i++) {
+    conv_run one = winograd_run_at(&winograd_range_cases[i], 1, 1, 500 + i);
+    assert_run_matches_reference(&one);
+    for (size_t t = 0; t < sizeof counts / sizeof *counts; t++) {
+      conv_run many = winograd_run_at(&winograd_range_cases[i], counts[t],
+                                      counts[t], 500 + i);
+      assert_run_matches_reference(&many);
+      assert_runs_agree(&many, &one);
+      free_run(&many);
+    }
+    free_run(&one);
+  }
+}
+
+/* The same thread count gives the same bits, the sum of the ranges' filter
+ * gradients included. */
+static void test_winograd_ranges_repeat_bit_for_bit(void **state) {
+  (void)state;
+  const int32_t counts[] = {2, 3};
+  for (size_t t = 0; t < sizeof counts / sizeof *counts; t++) {
+    const conv_case *c = &winograd_range_cases[0];
+    conv_run a = winograd_run_at(c, counts[t], counts[t], 23),
+             b = winograd_run_at(c, counts[t], counts[t], 23);
+    assert_memory_equal(a.output, b.output,
+                        (size_t)output_count(&a.g) * sizeof(float));
+    assert_memory_equal(a.grad_input, b.grad_input,
+                        (size_t)input_count(&a.g) * sizeof(float));
+    assert_memory_equal(a.grad_weight, b.grad_weight,
+                        (size_t)weight_count(&a.g) * sizeof(float));
+    free_run(&a);
+    free_run(&b);
+  }
+}
+
+/* A Winograd workspace sized at one thread count serves a call at another
+ * (fewer ranges, or no more than it has slots for); exact size, so that
+ * the sanitizer build catches an overrun. */
+static void test_winograd_validated_at_one_thread_count_runs_at_another(
+    void **state) {
+  (void)state;
+  const struct {
+    int32_t validated, threads;
+  } pairs[] = {{4, 1}, {1, 4}, {2, 3}, {4, 2}};
+  for (size_t i = 0;
+       i < sizeof winograd_range_cases / sizeof *winograd_range_cases; i++)
+    for (size_t p = 0; p < sizeof pairs / sizeof *pairs; p++) {
+      conv_run run = winograd_run_at(&winograd_range_cases[i],
+                                     pairs[p].validated, pairs[p].threads,
+                                     600 + i);
+      assert_run_matches_reference(&run);
+      free_run(&run);
+    }
+}
+
+/* A workspace sized for a batch serves every smaller batch (the model
+ * sizes it once, for its largest), at any thread count. */
+static void test_winograd_workspace_never_shrinks_as_the_batch_grows(
+    void **state) {
+  (void)state;
+  const int32_t counts[] = {1, 2, 3, 4};
+  for (size_t t = 0; t < sizeof counts / sizeof *counts; t++) {
+    conv_case c = winograd_range_cases[0];
+    size_t before = 0;
+    for (c.batch = 1; c.batch <= 70; c.batch++) {
+      lb_conv2d_geometry g = geometry_at_threads(&c, counts[t]);
+      size_t bytes = lb_winograd_workspace_bytes(&g);
+      assert_true(bytes >= before);
+      before = bytes;
+    }
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_geometry_derives_output_size_like_pytorch),
@@ -1017,6 +1135,7 @@ int main(void) {
       cmocka_unit_test(
           test_workspace_holds_a_block_of_at_least_1024_output_pixels),
       cmocka_unit_test(test_workspace_has_a_slot_per_thread),
+      cmocka_unit_test(test_slots_stop_at_eight),
       cmocka_unit_test(
           test_pointwise_stride_1_on_large_images_needs_no_workspace),
       cmocka_unit_test(test_forward_and_backward_match_naive_reference),
@@ -1039,6 +1158,12 @@ int main(void) {
       cmocka_unit_test(test_winograd_agrees_with_gemm_path),
       cmocka_unit_test(test_winograd_only_for_3x3_stride_1_padding_1),
       cmocka_unit_test(test_winograd_same_with_any_thread_count),
+      cmocka_unit_test(test_winograd_ranges_match_reference_and_one_thread),
+      cmocka_unit_test(test_winograd_ranges_repeat_bit_for_bit),
+      cmocka_unit_test(
+          test_winograd_validated_at_one_thread_count_runs_at_another),
+      cmocka_unit_test(
+          test_winograd_workspace_never_shrinks_as_the_batch_grows),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,7 +36,7 @@
  * time on 2 threads. The weight gradient is a sum over the batch: range 0
  * accumulates into grad_weight, range r > 0 into a [Co, K] area of its own
  * in the workspace, and a last pass adds those into grad_weight in range
- * order, so a thread count always gives the same bits.
+ * order, so the same slots and thread count always give the same bits.
  * When ranges would leave threads idle (fewer images than threads, or
  * ranges of uneven sizes on a small batch: one big image is the extreme),
  * a single range runs instead and each block's lowering, col2im and
@@ -307,11 +307,32 @@ static lb_status check_arrays(const lb_conv2d_geometry *g) {
 /* The workspace of every slot, on a geometry that passed check_arrays()
  * (so that a slot's size cannot overflow): with many threads the slots and
  * their weight gradients can still outgrow a byte count. */
+/* An upper bound of Winograd's workspace in floats, whatever its blocks:
+ * (slots + 1) transformed filter banks [16, Co, Ci] and, per slot, the
+ * transformed input and output [16, Ci + Co, T] of at most every tile of
+ * the batch. False when it overflows. */
+static bool winograd_bound_floats(const lb_conv2d_geometry *g,
+                                  int64_t *floats) {
+  int64_t tiles = ((g->out_h + 1) / 2) * ((g->out_w + 1) / 2);
+  int64_t filters, data;
+  return lb_mul_i64(16 * (g->slots + 1), g->out_channels, &filters) &&
+         lb_mul_i64(filters, g->in_channels, &filters) &&
+         lb_mul_i64(16 * g->slots, g->in_channels + g->out_channels, &data) &&
+         lb_mul_i64(data, tiles, &data) &&
+         lb_mul_i64(data, g->batch, &data) &&
+         !__builtin_add_overflow(filters, data, floats);
+}
+
 static lb_status check_workspace(const lb_conv2d_geometry *g) {
   int64_t floats, bytes;
-  if (gemm_workspace_floats(g, &floats) &&
-      lb_mul_i64(floats, (int64_t)sizeof(float), &bytes) &&
-      (uint64_t)bytes <= SIZE_MAX)
+  bool fits = gemm_workspace_floats(g, &floats) &&
+              lb_mul_i64(floats, (int64_t)sizeof(float), &bytes) &&
+              (uint64_t)bytes <= SIZE_MAX;
+  if (fits && lb_winograd_applies(g))
+    fits = winograd_bound_floats(g, &floats) &&
+           lb_mul_i64(floats, (int64_t)sizeof(float), &bytes) &&
+           (uint64_t)bytes <= SIZE_MAX;
+  if (fits)
     return LB_OK;
   return lb_fail(LB_EINVAL,
                  "conv2d: the workspace of %lld threads is too large: its "
@@ -319,11 +340,23 @@ static lb_status check_workspace(const lb_conv2d_geometry *g) {
                  (long long)g->slots);
 }
 
-/* One slot per library thread, so that every thread can take a range of
- * images; one under LOSSBAL_GEMM=openblas, whose products OpenBLAS threads
- * one by one (see the top of the file). */
+/* The most ranges a convolution runs. Every slot holds a block's column
+ * matrix and every slot but the first a weight gradient (Winograd: its
+ * transformed filters' gradient, 16 Co Ci floats), so the workspace grows
+ * with the slots: 8 keep it within about ten times a layer's weights, and
+ * ranges of fewer than 8 images of a 64-image batch would make products
+ * too narrow anyway. Past 8 threads the rest of the pool idles in the
+ * convolutions (docs/performance.md). */
+#define MAX_SLOTS 8
+
+/* One slot per library thread, up to MAX_SLOTS, so that every thread can
+ * take a range of images; one under LOSSBAL_GEMM=openblas, whose products
+ * OpenBLAS threads one by one (see the top of the file). */
 static int64_t slots_now(void) {
-  return lb_gemm_on_pool() ? lb_get_num_threads() : 1;
+  if (!lb_gemm_on_pool())
+    return 1;
+  int64_t threads = lb_get_num_threads();
+  return threads < MAX_SLOTS ? threads : MAX_SLOTS;
 }
 
 lb_status lb_conv2d_geometry_validate(lb_conv2d_geometry *g) {

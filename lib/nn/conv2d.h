@@ -41,8 +41,8 @@ typedef struct lb_conv2d_geometry {
   /* Derived by lb_conv2d_geometry_validate(); ignored on input. */
   int64_t out_h, out_w;
   /* Ranges of images the workspace has room for, one per thread: the
-   * library's thread count at validation (1 under LOSSBAL_GEMM=openblas,
-   * where OpenBLAS threads each product instead). */
+   * library's thread count at validation, at most 8 (1 under
+   * LOSSBAL_GEMM=openblas, where OpenBLAS threads each product instead). */
   int64_t slots;
 } lb_conv2d_geometry;
 

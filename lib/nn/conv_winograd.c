@@ -20,9 +20,31 @@
  * for the forward that was computed, as the GEMM path's are.
  *
  * As in conv2d.c, the batch goes in blocks of images so that each GEMM has
- * at least MIN_TILE_COLUMNS columns while the workspace stays bounded; the
- * transforms are split over the library's pool by (image, channel), the
- * GEMMs run on OpenBLAS's threads.
+ * at least MIN_TILE_COLUMNS columns while the workspace stays bounded.
+ *
+ * Threads, as in conv2d.c (see its top comment). The batch is cut into
+ * ranges of whole images, one per library thread, run side by side by one
+ * lb_parallel_for(); each range goes through its blocks alone (input
+ * transform, 16 single-threaded products, output transform), with a V and
+ * an M of its own (a workspace slot). Splitting each of those three steps
+ * over the pool instead cost three fork-joins per block: at ResNet-18
+ * width 16 on 2 threads, an eighth of the time went to threads waiting at
+ * joins, and V and M, written by one thread and read by another, left the
+ * cache between steps. U is shared: the filters are transformed once per
+ * call, on the pool, before the ranges. The filter gradient is a sum over
+ * the batch: range 0 accumulates its dU in the workspace's dU, range r > 0
+ * in a [16, Co, Ci] area of its own, and a last pass adds those in range
+ * order before G^T dU G, so a thread count always gives the same bits.
+ * When ranges would leave threads idle (fewer images than threads, uneven
+ * ranges of a small batch, one large image), or would narrow the products
+ * of a wide layer on small images (ranges_too_narrow()), a single range
+ * runs, its blocks as wide as all the slots' room allows, and each
+ * block's transforms and products are split over the pool as before.
+ * A call never uses more ranges than the workspace has slots (the
+ * geometry's `slots`, set at validation), whatever lb_set_num_threads()
+ * says by then. Under LOSSBAL_GEMM=openblas (slots 1) there is always one
+ * range, and the 16 products run one after the other on OpenBLAS's
+ * threads.
  *
  * The transforms of the planes cost as much as a good part of the GEMMs
  * (a third of the time of a 64-channel 7x7 layer when they went tile row
@@ -43,7 +65,6 @@
 #include "../core/core_internal.h"
 #include "../core/vector_kernel.h"
 
-#include <cblas.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -72,20 +93,50 @@ static int64_t tiles_per_image(const lb_conv2d_geometry *g) {
   return tile_rows(g) * tile_cols(g);
 }
 
-static int64_t images_per_block(const lb_conv2d_geometry *g) {
+/* Workspace slots, as in conv2d.c: one per range of images (a thread's
+ * share of the batch), and never more ranges than images. */
+static int64_t workspace_slots(const lb_conv2d_geometry *g) {
+  int64_t slots = g->slots > 1 ? g->slots : 1;
+  return slots < g->batch ? slots : g->batch;
+}
+
+/* The fewest images that give a block MIN_TILE_COLUMNS columns. */
+static int64_t images_wanted(const lb_conv2d_geometry *g) {
   int64_t per_image = tiles_per_image(g);
-  int64_t images = (MIN_TILE_COLUMNS + per_image - 1) / per_image;
-  return images < g->batch ? images : g->batch;
+  return (MIN_TILE_COLUMNS + per_image - 1) / per_image;
+}
+
+/* Images per block of a range: images_wanted(), but no more than a slot's
+ * share of the batch, so that every range has a block (as
+ * images_per_block() in conv2d.c). At one slot: all the batch at most. */
+static int64_t images_per_block(const lb_conv2d_geometry *g) {
+  int64_t images = images_wanted(g), slots = workspace_slots(g);
+  int64_t share = (g->batch + slots - 1) / slots;
+  return images < share ? images : share;
+}
+
+/* Images per block of a call of one range: that range has every slot's
+ * room, so its blocks are as wide as the batch allows, as they were
+ * before ranges (the same blocks at one slot). */
+static int64_t single_range_block(const lb_conv2d_geometry *g) {
+  int64_t images = images_wanted(g),
+          room = workspace_slots(g) * images_per_block(g);
+  if (images > g->batch)
+    images = g->batch;
+  return images < room ? images : room;
 }
 
 static int64_t plane_size(const lb_conv2d_geometry *g) {
   return g->in_h * g->in_w; /* = out_h * out_w at stride 1, padding 1 */
 }
 
-/* The workspace, in floats: U and dU [16, Co, Ci], then V [16, Ci, T] and
- * M (or Z) [16, Co, T] of one block of T tiles. */
+/* The workspace, in floats: U and dU [16, Co, Ci] (U shared by the ranges,
+ * dU range 0's and then the sum), then per slot V [16, Ci, T] and M (or Z)
+ * [16, Co, T] of one block of T tiles, then a dU [16, Co, Ci] for every
+ * slot but the first (see the top of the file). Every part grows with the
+ * batch, never shrinks, so a workspace for a batch serves smaller ones. */
 typedef struct winograd_buffers {
-  float *u, *du, *v, *m;
+  float *v, *m;
 } winograd_buffers;
 
 static int64_t filter_floats(const lb_conv2d_geometry *g) {
@@ -96,20 +147,41 @@ static int64_t block_columns(const lb_conv2d_geometry *g) {
   return images_per_block(g) * tiles_per_image(g);
 }
 
+static int64_t slot_floats(const lb_conv2d_geometry *g) {
+  return TILE_TAPS * (g->in_channels + g->out_channels) * block_columns(g);
+}
+
 size_t lb_winograd_workspace_bytes(const lb_conv2d_geometry *g) {
-  int64_t floats = 2 * filter_floats(g) +
-                   TILE_TAPS * (g->in_channels + g->out_channels) *
-                       block_columns(g);
+  int64_t slots = workspace_slots(g);
+  int64_t floats = (slots + 1) * filter_floats(g) + slots * slot_floats(g);
   return (size_t)floats * sizeof(float);
 }
 
-static winograd_buffers carve(const lb_conv2d_geometry *g, float *workspace) {
+static float *transformed_filters(float *workspace) { return workspace; }
+
+static float *filter_gradient_sum(const lb_conv2d_geometry *g,
+                                  float *workspace) {
+  return workspace + filter_floats(g);
+}
+
+/* V and M of slot `slot`, for blocks of up to `images` images: the
+ * images_per_block() of a slot, or in a call of one range the
+ * single_range_block() that all the slots' room holds. */
+static winograd_buffers slot_buffers(const lb_conv2d_geometry *g,
+                                     float *workspace, int32_t slot,
+                                     int64_t images) {
   winograd_buffers b;
-  b.u = workspace;
-  b.du = b.u + filter_floats(g);
-  b.v = b.du + filter_floats(g);
-  b.m = b.v + TILE_TAPS * g->in_channels * block_columns(g);
+  b.v = workspace + 2 * filter_floats(g) + slot * slot_floats(g);
+  b.m = b.v + TILE_TAPS * g->in_channels * images * tiles_per_image(g);
   return b;
+}
+
+/* The dU of range `range` >= 1, after every slot. */
+static float *range_filter_gradient(const lb_conv2d_geometry *g,
+                                    float *workspace, int32_t range) {
+  return workspace + 2 * filter_floats(g) +
+         workspace_slots(g) * slot_floats(g) +
+         (range - 1) * filter_floats(g);
 }
 
 /* ---- the 4x4 transforms -------------------------------------------------- */
@@ -863,21 +935,27 @@ static void run_spans(void *context, int32_t chunk) {
     loop->each(job, &sp);
 }
 
-/* Every (image, channel) plane of the job, split over the pool. */
+/* Every (image, channel) plane of the job: split over the pool when
+ * `split` (a call of one range), else all on the calling thread (the
+ * range's). The spans, and so the bits, are the same either way. */
 static void for_each_span(transform_job *job, span_transform each,
-                          plane_start start) {
+                          plane_start start, bool split) {
   job->chunks =
-      lb_parallel_chunks(job->items, TILE_TAPS * tiles_per_image(job->g));
+      split ? lb_parallel_chunks(job->items,
+                                 TILE_TAPS * tiles_per_image(job->g))
+            : 1;
   span_loop loop = {job, each, start};
   lb_parallel_for(run_spans, &loop, job->chunks);
 }
 
 /* ---- the GEMMs ----------------------------------------------------------- */
 
-/* The 16 products of a step, one per tap. On the library's pool (see
- * lib/core/gemm.c) they run side by side, each single-threaded, which
- * needs no fork and join inside any of them; otherwise one after the
- * other on OpenBLAS's threads. */
+/* The 16 products of a step, one per tap. In a range, one after the other
+ * on the range's thread. In a call of one range, on the library's pool
+ * (see lib/core/gemm.c) they run side by side, each single-threaded, which
+ * needs no fork and join inside any of them; under LOSSBAL_GEMM=openblas,
+ * one after the other on OpenBLAS's threads. Each is one cblas_sgemm
+ * (lb_sgemm_serial()) whoever runs it. */
 typedef enum tap_product {
   TAP_FORWARD,         /* M_k [Co, T] = U_k [Co, Ci] * V_k [Ci, T] */
   TAP_FILTER_GRADIENT, /* dU_k [Co, Ci] = beta dU_k + Z_k [Co, T] * V_k^T */
@@ -900,19 +978,17 @@ static void multiply_tap(const tap_job *job, int k) {
   const float *u = job->u + k * co * ci;
   switch (job->product) {
   case TAP_FORWARD:
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)co, (int)t,
-                (int)ci, 1.0f, u, (int)ci, job->v + k * ci * t, (int)t, 0.0f,
-                job->out + k * co * t, (int)t);
+    lb_sgemm_serial(false, false, co, t, ci, 1.0f, u, ci, job->v + k * ci * t,
+                    t, 0.0f, job->out + k * co * t, t);
     break;
   case TAP_FILTER_GRADIENT:
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)co, (int)ci,
-                (int)t, 1.0f, job->z + k * co * t, (int)t, job->v + k * ci * t,
-                (int)t, job->beta, job->out + k * co * ci, (int)ci);
+    lb_sgemm_serial(false, true, co, ci, t, 1.0f, job->z + k * co * t, t,
+                    job->v + k * ci * t, t, job->beta,
+                    job->out + k * co * ci, ci);
     break;
   case TAP_INPUT_GRADIENT:
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ci, (int)t,
-                (int)co, 1.0f, u, (int)ci, job->z + k * co * t, (int)t, 0.0f,
-                job->out + k * ci * t, (int)t);
+    lb_sgemm_serial(true, false, ci, t, co, 1.0f, u, ci, job->z + k * co * t,
+                    t, 0.0f, job->out + k * ci * t, t);
     break;
   }
 }
@@ -924,8 +1000,8 @@ static void tap_chunk(void *context, int32_t chunk) {
     multiply_tap(job, (int)k);
 }
 
-static void multiply_taps(tap_job job) {
-  if (!lb_gemm_on_pool()) {
+static void multiply_taps(tap_job job, bool split) {
+  if (!split || !lb_gemm_on_pool()) {
     for (int k = 0; k < TILE_TAPS; k++)
       multiply_tap(&job, k);
     return;
@@ -935,7 +1011,7 @@ static void multiply_taps(tap_job job) {
   lb_parallel_for(tap_chunk, &job, job.chunks);
 }
 
-/* ---- forward and backward ------------------------------------------------ */
+/* ---- transforms of a block ----------------------------------------------- */
 
 static void transform_filters(const lb_conv2d_geometry *g, const float *weight,
                               float *u) {
@@ -944,81 +1020,247 @@ static void transform_filters(const lb_conv2d_geometry *g, const float *weight,
   for_each_item(&job, TILE_TAPS * FILTER_GROUP, filter_item);
 }
 
+/* Input planes of `images` images into V. */
 static void transform_patches(const lb_conv2d_geometry *g, const float *input,
-                              int64_t images, float *v) {
+                              int64_t images, float *v, bool split) {
   transform_job job = {.g = g, .source = input, .target = v,
                        .images = images, .channels = g->in_channels,
                        .items = images * g->in_channels};
-  for_each_span(&job, patch_span, NULL);
+  for_each_span(&job, patch_span, NULL, split);
 }
 
-static int64_t block_images(const lb_conv2d_geometry *g, int64_t first) {
-  int64_t left = g->batch - first, block = images_per_block(g);
-  return left < block ? left : block;
-}
-
+/* M into the output planes of `images` images, plus the bias. */
 static void write_outputs(const lb_conv2d_geometry *g, const float *m,
-                          int64_t images, const float *bias, float *output) {
+                          int64_t images, const float *bias, float *output,
+                          bool split) {
   transform_job job = {.g = g, .source = m, .target = output,
                        .images = images, .channels = g->out_channels,
                        .items = images * g->out_channels, .bias = bias};
-  for_each_span(&job, product_span, NULL);
+  for_each_span(&job, product_span, NULL, split);
+}
+
+/* Output-gradient planes of `images` images into Z. */
+static void transform_output_gradient(const lb_conv2d_geometry *g,
+                                      const float *grad_output,
+                                      int64_t images, float *z, bool split) {
+  transform_job job = {.g = g, .source = grad_output, .target = z,
+                       .images = images, .channels = g->out_channels,
+                       .items = images * g->out_channels};
+  for_each_span(&job, output_gradient_span, NULL, split);
+}
+
+/* dV onto the (cleared) input-gradient planes of `images` images. */
+static void write_input_gradient(const lb_conv2d_geometry *g, const float *dv,
+                                 int64_t images, float *grad_input,
+                                 bool split) {
+  transform_job job = {.g = g, .source = dv, .target = grad_input,
+                       .images = images, .channels = g->in_channels,
+                       .items = images * g->in_channels};
+  for_each_span(&job, patch_gradient_span, clear_plane, split);
+}
+
+/* ---- ranges of images ---------------------------------------------------- */
+
+/* One call, cut into `ranges` ranges of whole images run side by side;
+ * range r uses workspace slot r. U (and in the backward the sum of dU) is
+ * shared. */
+typedef struct winograd_call {
+  const lb_conv2d_geometry *g;
+  const float *input, *bias, *grad_output;
+  float *output, *grad_input, *workspace;
+  int32_t ranges;
+} winograd_call;
+
+/* As in conv2d.c: ranges smaller than the largest by more than a
+ * 1 / UNEVEN_RANGES share leave too much of their threads' time idle, and a
+ * single range with every step split over the pool does better. */
+#define UNEVEN_RANGES 4
+
+/* True when ranges would make the products narrower than one range's
+ * (small images: a range's share of the batch is fewer images than a
+ * block wants) and narrower than the filters are wide. Those layers have
+ * so many channels that a block's products dwarf its joins, while narrow
+ * products repack U_k for fewer columns and each range writes a whole
+ * dU: at 512 channels on 4x4 images (128 tiles a range on 2 threads,
+ * against 256), the backward took 10% to 30% longer on ranges; at 128
+ * channels ranges were faster. */
+static bool ranges_too_narrow(const lb_conv2d_geometry *g) {
+  int64_t range = images_per_block(g) * tiles_per_image(g),
+          single = single_range_block(g) * tiles_per_image(g),
+          widest = g->in_channels > g->out_channels ? g->in_channels
+                                                    : g->out_channels;
+  return range < single && range < widest;
+}
+
+/* How many ranges a call runs: one per thread, within the workspace's
+ * slots (and so never more than the batch); 1 when the batch does not
+ * spread evenly enough (3 images on 2 threads, one large image) or the
+ * ranges' products would be too narrow. */
+static int32_t image_ranges(const lb_conv2d_geometry *g) {
+  int64_t ranges = lb_get_num_threads();
+  if (ranges > workspace_slots(g))
+    ranges = workspace_slots(g);
+  if (ranges <= 1 ||
+      (g->batch % ranges != 0 && g->batch < UNEVEN_RANGES * ranges) ||
+      ranges_too_narrow(g))
+    return 1;
+  return (int32_t)ranges;
+}
+
+static int64_t range_begin(const winograd_call *call, int32_t range) {
+  return lb_chunk_begin(call->g->batch, range, call->ranges);
+}
+
+/* The most images in a block of the call. */
+static int64_t call_block(const winograd_call *call) {
+  return call->ranges == 1 ? single_range_block(call->g)
+                           : images_per_block(call->g);
+}
+
+/* The images of the block from image `first` of a range ending at `end`. */
+static int64_t block_images(const winograd_call *call, int64_t first,
+                            int64_t end) {
+  int64_t left = end - first, block = call_block(call);
+  return left < block ? left : block;
+}
+
+/* ---- forward ------------------------------------------------------------- */
+
+/* The output of the block of `images` images from image `first`, with
+ * workspace slot `slot`. */
+static void forward_block(const winograd_call *call, int64_t first,
+                          int64_t images, int32_t slot) {
+  const lb_conv2d_geometry *g = call->g;
+  bool split = call->ranges == 1;
+  winograd_buffers b = slot_buffers(g, call->workspace, slot,
+                                    call_block(call));
+  transform_patches(g, call->input + first * g->in_channels * plane_size(g),
+                    images, b.v, split);
+  multiply_taps((tap_job){.g = g, .product = TAP_FORWARD,
+                          .u = transformed_filters(call->workspace),
+                          .v = b.v, .out = b.m,
+                          .columns = images * tiles_per_image(g)},
+                split);
+  write_outputs(g, b.m, images, call->bias,
+                call->output + first * g->out_channels * plane_size(g),
+                split);
+}
+
+static void forward_range(void *context, int32_t range) {
+  const winograd_call *call = context;
+  int64_t end = range_begin(call, range + 1);
+  for (int64_t first = range_begin(call, range), count; first < end;
+       first += count) {
+    count = block_images(call, first, end);
+    forward_block(call, first, count, range);
+  }
 }
 
 void lb_winograd_forward(const lb_conv2d_geometry *g, const float *input,
                          const float *weight, const float *bias,
                          float *output, float *workspace) {
-  winograd_buffers b = carve(g, workspace);
-  transform_filters(g, weight, b.u);
-  for (int64_t first = 0; first < g->batch; first += images_per_block(g)) {
-    int64_t images = block_images(g, first);
-    transform_patches(g, input + first * g->in_channels * plane_size(g),
-                      images, b.v);
-    multiply_taps((tap_job){.g = g, .product = TAP_FORWARD, .u = b.u,
-                            .v = b.v, .out = b.m,
-                            .columns = images * tiles_per_image(g)});
-    write_outputs(g, b.m, images, bias,
-                  output + first * g->out_channels * plane_size(g));
+  transform_filters(g, weight, transformed_filters(workspace));
+  winograd_call call = {.g = g, .input = input, .bias = bias,
+                        .output = output, .workspace = workspace,
+                        .ranges = image_ranges(g)};
+  lb_parallel_for(forward_range, &call, call.ranges);
+}
+
+/* ---- backward ------------------------------------------------------------ */
+
+/* The gradients of the block of `images` images from image `first`, with
+ * workspace slot `slot`: its dU goes into du, scaled by beta first (0:
+ * overwritten). */
+static void backward_block(const winograd_call *call, int64_t first,
+                           int64_t images, int32_t slot, float beta,
+                           float *du) {
+  const lb_conv2d_geometry *g = call->g;
+  bool split = call->ranges == 1;
+  winograd_buffers b = slot_buffers(g, call->workspace, slot,
+                                    call_block(call));
+  int64_t columns = images * tiles_per_image(g);
+  transform_patches(g, call->input + first * g->in_channels * plane_size(g),
+                    images, b.v, split);
+  transform_output_gradient(
+      g, call->grad_output + first * g->out_channels * plane_size(g), images,
+      b.m, split);
+  multiply_taps((tap_job){.g = g, .product = TAP_FILTER_GRADIENT, .v = b.v,
+                          .z = b.m, .out = du, .columns = columns,
+                          .beta = beta},
+                split);
+  if (!call->grad_input)
+    return;
+  /* V is spent: dV takes its place. */
+  multiply_taps((tap_job){.g = g, .product = TAP_INPUT_GRADIENT,
+                          .u = transformed_filters(call->workspace),
+                          .z = b.m, .out = b.v, .columns = columns},
+                split);
+  write_input_gradient(
+      g, b.v, images,
+      call->grad_input + first * g->in_channels * plane_size(g), split);
+}
+
+/* Range 0 sums its dU into the workspace's dU, the others into their own,
+ * added in afterwards by add_range_filter_gradients(). */
+static void backward_range(void *context, int32_t range) {
+  const winograd_call *call = context;
+  float *du = range == 0
+                  ? filter_gradient_sum(call->g, call->workspace)
+                  : range_filter_gradient(call->g, call->workspace, range);
+  int64_t begin = range_begin(call, range), end = range_begin(call, range + 1);
+  for (int64_t first = begin, count; first < end; first += count) {
+    count = block_images(call, first, end);
+    backward_block(call, first, count, range, first == begin ? 0.0f : 1.0f,
+                   du);
   }
+}
+
+/* Adding the ranges' dU: `chunks` slices of its floats. */
+typedef struct filter_sum_job {
+  const winograd_call *call;
+  int64_t floats;
+  int32_t chunks;
+} filter_sum_job;
+
+/* dU += the dU of range 1, then of range 2, ... on one slice: the same
+ * order for every float and any slicing, so a thread count always gives
+ * the same bits. */
+static void filter_sum_chunk(void *context, int32_t chunk) {
+  const filter_sum_job *job = context;
+  const winograd_call *call = job->call;
+  float *sum = filter_gradient_sum(call->g, call->workspace);
+  int64_t begin = lb_chunk_begin(job->floats, chunk, job->chunks),
+          end = lb_chunk_begin(job->floats, chunk + 1, job->chunks);
+  for (int32_t range = 1; range < call->ranges; range++) {
+    const float *part =
+        range_filter_gradient(call->g, call->workspace, range);
+    for (int64_t i = begin; i < end; i++)
+      sum[i] += part[i];
+  }
+}
+
+static void add_range_filter_gradients(const winograd_call *call) {
+  filter_sum_job job = {.call = call, .floats = filter_floats(call->g)};
+  job.chunks = lb_parallel_chunks(job.floats, call->ranges);
+  lb_parallel_for(filter_sum_chunk, &job, job.chunks);
 }
 
 void lb_winograd_backward(const lb_conv2d_geometry *g, const float *input,
                           const float *weight, const float *grad_output,
                           float *grad_input, float *grad_weight,
                           float *grad_bias, float *workspace) {
-  winograd_buffers b = carve(g, workspace);
   if (grad_bias)
     lb_conv2d_bias_gradient(g, grad_output, grad_bias);
   if (grad_input)
-    transform_filters(g, weight, b.u);
-  for (int64_t first = 0; first < g->batch; first += images_per_block(g)) {
-    int64_t images = block_images(g, first), columns =
-        images * tiles_per_image(g);
-    transform_patches(g, input + first * g->in_channels * plane_size(g),
-                      images, b.v);
-    transform_job z_job = {.g = g,
-                           .source = grad_output +
-                                     first * g->out_channels * plane_size(g),
-                           .target = b.m, .images = images,
-                           .channels = g->out_channels,
-                           .items = images * g->out_channels};
-    for_each_span(&z_job, output_gradient_span, NULL);
-    multiply_taps((tap_job){.g = g, .product = TAP_FILTER_GRADIENT, .v = b.v,
-                            .z = b.m, .out = b.du, .columns = columns,
-                            .beta = first == 0 ? 0.0f : 1.0f});
-    if (!grad_input)
-      continue;
-    /* V is spent: dV takes its place. */
-    multiply_taps((tap_job){.g = g, .product = TAP_INPUT_GRADIENT, .u = b.u,
-                            .z = b.m, .out = b.v, .columns = columns});
-    transform_job dd_job = {.g = g, .source = b.v,
-                            .target = grad_input +
-                                      first * g->in_channels * plane_size(g),
-                            .images = images, .channels = g->in_channels,
-                            .items = images * g->in_channels};
-    for_each_span(&dd_job, patch_gradient_span, clear_plane);
-  }
-  transform_job dg_job = {.g = g, .source = b.du, .target = grad_weight,
-                          .items = filter_groups(g)};
+    transform_filters(g, weight, transformed_filters(workspace));
+  winograd_call call = {.g = g, .input = input, .grad_output = grad_output,
+                        .grad_input = grad_input, .workspace = workspace,
+                        .ranges = image_ranges(g)};
+  lb_parallel_for(backward_range, &call, call.ranges);
+  if (call.ranges > 1)
+    add_range_filter_gradients(&call);
+  transform_job dg_job = {.g = g,
+                          .source = filter_gradient_sum(g, workspace),
+                          .target = grad_weight, .items = filter_groups(g)};
   for_each_item(&dg_job, TILE_TAPS * FILTER_GROUP, filter_gradient_item);
 }

@@ -17,7 +17,9 @@
  * stride 1, padding 1. */
 bool lb_winograd_applies(const lb_conv2d_geometry *g);
 
-/* Bytes of workspace for a geometry it applies to. */
+/* Bytes of workspace for a geometry it applies to: room for the ranges of
+ * images of g->slots threads (see conv_winograd.c); never less for a
+ * larger batch. */
 size_t lb_winograd_workspace_bytes(const lb_conv2d_geometry *g);
 
 /* As lb_conv2d_forward() and lb_conv2d_backward(), for a geometry it
