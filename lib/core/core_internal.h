@@ -101,6 +101,13 @@ int32_t lb_parallel_chunks(int64_t items, int64_t item_elements);
  * [lb_chunk_begin(items, i, chunks), lb_chunk_begin(items, i + 1, chunks)). */
 int64_t lb_chunk_begin(int64_t items, int32_t chunk, int32_t chunks);
 
+/* sum[i] += parts[0][i], then parts[1][i], ... for i in [0, floats), split
+ * over the pool by slices. Each element adds the parts in the same order
+ * whatever the slicing, so the result does not depend on the thread count:
+ * how per-thread partial sums (weight gradients) are combined. */
+void lb_add_parts(float *sum, const float *const *parts, int32_t count,
+                  int64_t floats);
+
 #ifdef LB_FAULT_INJECTION
 /* Test builds only (the lossbal_testable library). Thread-local. */
 

@@ -174,3 +174,32 @@ int64_t lb_chunk_begin(int64_t items, int32_t chunk, int32_t chunks) {
   int64_t base = items / chunks, extra = items % chunks;
   return base * chunk + (chunk < extra ? chunk : extra);
 }
+
+/* ---- adding partial sums ---------------------------------------------------
+ */
+
+typedef struct add_parts_job {
+  float *sum;
+  const float *const *parts;
+  int32_t count;
+  int64_t floats;
+  int32_t chunks;
+} add_parts_job;
+
+static void add_parts_chunk(void *context, int32_t chunk) {
+  const add_parts_job *job = context;
+  int64_t begin = lb_chunk_begin(job->floats, chunk, job->chunks);
+  int64_t end = lb_chunk_begin(job->floats, chunk + 1, job->chunks);
+  for (int32_t part = 0; part < job->count; part++) {
+    const float *add = job->parts[part];
+    for (int64_t i = begin; i < end; i++)
+      job->sum[i] += add[i];
+  }
+}
+
+void lb_add_parts(float *sum, const float *const *parts, int32_t count,
+                  int64_t floats) {
+  add_parts_job job = {sum, parts, count, floats, 1};
+  job.chunks = lb_parallel_chunks(floats, count);
+  lb_parallel_for(add_parts_chunk, &job, job.chunks);
+}

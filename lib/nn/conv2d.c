@@ -340,23 +340,22 @@ static lb_status check_workspace(const lb_conv2d_geometry *g) {
                  (long long)g->slots);
 }
 
-/* The most ranges a convolution runs. Every slot holds a block's column
- * matrix and every slot but the first a weight gradient (Winograd: its
- * transformed filters' gradient, 16 Co Ci floats), so the workspace grows
- * with the slots: 8 keep it within about ten times a layer's weights, and
- * ranges of fewer than 8 images of a 64-image batch would make products
- * too narrow anyway. Past 8 threads the rest of the pool idles in the
- * convolutions (docs/performance.md). */
-#define MAX_SLOTS 8
-
-/* One slot per library thread, up to MAX_SLOTS, so that every thread can
- * take a range of images; one under LOSSBAL_GEMM=openblas, whose products
- * OpenBLAS threads one by one (see the top of the file). */
+/* LB_CONV_MAX_SLOTS (conv2d.h) is the most ranges a convolution runs.
+ * Every slot holds a block's column matrix and every slot but the first a
+ * weight gradient (Winograd: its transformed filters' gradient, 16 Co Ci
+ * floats), so the workspace grows with the slots: 8 keep it within about
+ * ten times a layer's weights, and ranges of fewer than 8 images of a
+ * 64-image batch would make products too narrow anyway. Past 8 threads the
+ * rest of the pool idles in the convolutions (docs/performance.md).
+ *
+ * One slot per library thread, up to LB_CONV_MAX_SLOTS, so that every
+ * thread can take a range of images; one under LOSSBAL_GEMM=openblas, whose
+ * products OpenBLAS threads one by one (see the top of the file). */
 static int64_t slots_now(void) {
   if (!lb_gemm_on_pool())
     return 1;
   int64_t threads = lb_get_num_threads();
-  return threads < MAX_SLOTS ? threads : MAX_SLOTS;
+  return threads < LB_CONV_MAX_SLOTS ? threads : LB_CONV_MAX_SLOTS;
 }
 
 lb_status lb_conv2d_geometry_validate(lb_conv2d_geometry *g) {
@@ -765,33 +764,13 @@ static void backward_range(void *context, int32_t range) {
   }
 }
 
-/* Adding the ranges' weight gradients: `chunks` slices of the weights. */
-typedef struct weight_sum_job {
-  const conv_call *call;
-  int64_t weights;
-  int32_t chunks;
-} weight_sum_job;
-
-/* grad_weight += the gradient of range 1, then of range 2, ... on one
- * slice: the same order for every weight and any slicing. */
-static void weight_sum_chunk(void *context, int32_t chunk) {
-  const weight_sum_job *job = context;
-  const conv_call *call = job->call;
-  int64_t begin = lb_chunk_begin(job->weights, chunk, job->chunks),
-          end = lb_chunk_begin(job->weights, chunk + 1, job->chunks);
-  for (int32_t range = 1; range < call->ranges; range++) {
-    const float *part =
-        range_weight_gradient(call->g, call->workspace, range);
-    for (int64_t i = begin; i < end; i++) call->grad_weight[i] += part[i];
-  }
-}
-
+/* grad_weight += the gradients of ranges 1, 2, ... in range order. */
 static void add_range_weight_gradients(const conv_call *call) {
-  weight_sum_job job = {.call = call,
-                        .weights = call->g->out_channels *
-                                   filter_size(call->g)};
-  job.chunks = lb_parallel_chunks(job.weights, call->ranges);
-  lb_parallel_for(weight_sum_chunk, &job, job.chunks);
+  const float *parts[LB_CONV_MAX_SLOTS];
+  for (int32_t range = 1; range < call->ranges; range++)
+    parts[range - 1] = range_weight_gradient(call->g, call->workspace, range);
+  lb_add_parts(call->grad_weight, parts, call->ranges - 1,
+               call->g->out_channels * filter_size(call->g));
 }
 
 void lb_conv2d_backward(const lb_conv2d_geometry *g, const float *input,

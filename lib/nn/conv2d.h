@@ -31,6 +31,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The most ranges of images (and workspace slots) a convolution uses. */
+#define LB_CONV_MAX_SLOTS 8
+
 typedef struct lb_conv2d_geometry {
   int64_t batch;
   int64_t in_channels, in_h, in_w;

@@ -1215,34 +1215,14 @@ static void backward_range(void *context, int32_t range) {
   }
 }
 
-/* Adding the ranges' dU: `chunks` slices of its floats. */
-typedef struct filter_sum_job {
-  const winograd_call *call;
-  int64_t floats;
-  int32_t chunks;
-} filter_sum_job;
-
-/* dU += the dU of range 1, then of range 2, ... on one slice: the same
- * order for every float and any slicing, so a thread count always gives
- * the same bits. */
-static void filter_sum_chunk(void *context, int32_t chunk) {
-  const filter_sum_job *job = context;
-  const winograd_call *call = job->call;
-  float *sum = filter_gradient_sum(call->g, call->workspace);
-  int64_t begin = lb_chunk_begin(job->floats, chunk, job->chunks),
-          end = lb_chunk_begin(job->floats, chunk + 1, job->chunks);
-  for (int32_t range = 1; range < call->ranges; range++) {
-    const float *part =
-        range_filter_gradient(call->g, call->workspace, range);
-    for (int64_t i = begin; i < end; i++)
-      sum[i] += part[i];
-  }
-}
-
+/* dU += the dU of ranges 1, 2, ... in range order, so a thread count
+ * always gives the same bits. */
 static void add_range_filter_gradients(const winograd_call *call) {
-  filter_sum_job job = {.call = call, .floats = filter_floats(call->g)};
-  job.chunks = lb_parallel_chunks(job.floats, call->ranges);
-  lb_parallel_for(filter_sum_chunk, &job, job.chunks);
+  const float *parts[LB_CONV_MAX_SLOTS];
+  for (int32_t range = 1; range < call->ranges; range++)
+    parts[range - 1] = range_filter_gradient(call->g, call->workspace, range);
+  lb_add_parts(filter_gradient_sum(call->g, call->workspace), parts,
+               call->ranges - 1, filter_floats(call->g));
 }
 
 void lb_winograd_backward(const lb_conv2d_geometry *g, const float *input,

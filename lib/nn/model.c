@@ -349,6 +349,31 @@ static void count_batch(lb_model *m) {
       *m->tensors[i].count += 1;
 }
 
+/* The max pool after the stem, where the network has one: returns what the
+ * first block reads. */
+static const float *stem_maxpool(lb_model *m, const float *x) {
+  if (!m->has_maxpool)
+    return x;
+  int64_t start = start_timing(m);
+  lb_maxpool2d_forward(&m->maxpool, m->bn1.shape, x, m->pool_out, m->argmax);
+  stop_timing(m, LB_LAYER_POOLING, LB_PASS_FORWARD, start);
+  return m->pool_out;
+}
+
+/* logits = fc(global average of x), x the last block's output. */
+static void head_forward(lb_model *m, const float *x, int64_t batch,
+                         float *logits) {
+  lb_model_block *last = &m->blocks[m->block_count - 1];
+  int64_t start = start_timing(m);
+  lb_global_avgpool_forward(last->out_shape, x, m->pooled);
+  stop_timing(m, LB_LAYER_POOLING, LB_PASS_FORWARD, start);
+  lb_linear fc = {m->features, m->config.num_classes, m->fc_weight, m->fc_bias};
+  start = start_timing(m);
+  lb_linear_forward(&fc, batch, m->pooled, logits);
+  lb_profile_stop(&m->profile, LB_LAYER_LINEAR, LB_PASS_FORWARD, start,
+                  linear_flops(m, batch));
+}
+
 /* The planner's messages start "lb_model_forward: "; a failure of another
  * entry point is re-reported under its own name. */
 static lb_status renamed(lb_status s, const char *who) {
@@ -402,26 +427,12 @@ lb_status lb_model_forward(lb_model *m, const float *input, int64_t batch,
   stop_timing(m, LB_LAYER_INPUT, LB_PASS_FORWARD, start);
   conv_forward(m, &m->conv1, m->input_copy);
   bn_relu_forward(m, &m->bn1, training, m->conv1.out, m->bn1.out);
-  const float *x = m->bn1.out;
-  if (m->has_maxpool) {
-    start = start_timing(m);
-    lb_maxpool2d_forward(&m->maxpool, m->bn1.shape, x, m->pool_out, m->argmax);
-    stop_timing(m, LB_LAYER_POOLING, LB_PASS_FORWARD, start);
-    x = m->pool_out;
-  }
+  const float *x = stem_maxpool(m, m->bn1.out);
   for (int32_t b = 0; b < m->block_count; b++) {
     block_forward(m, &m->blocks[b], x, training);
     x = m->blocks[b].out;
   }
-  lb_model_block *last = &m->blocks[m->block_count - 1];
-  start = start_timing(m);
-  lb_global_avgpool_forward(last->out_shape, x, m->pooled);
-  stop_timing(m, LB_LAYER_POOLING, LB_PASS_FORWARD, start);
-  lb_linear fc = {m->features, m->config.num_classes, m->fc_weight, m->fc_bias};
-  start = start_timing(m);
-  lb_linear_forward(&fc, batch, m->pooled, logits);
-  lb_profile_stop(&m->profile, LB_LAYER_LINEAR, LB_PASS_FORWARD, start,
-                  linear_flops(m, batch));
+  head_forward(m, x, batch, logits);
   if (training)
     count_batch(m);
 
@@ -496,27 +507,12 @@ lb_status lb_model_predict(lb_model *m, const float *input, int64_t batch,
     return s;
   /* The stem reads the caller's input: nothing is kept for a backward. */
   conv_bn_predict(m, &m->conv1, &m->bn1, input, m->bn1.out, true);
-  const float *x = m->bn1.out;
-  int64_t start;
-  if (m->has_maxpool) {
-    start = start_timing(m);
-    lb_maxpool2d_forward(&m->maxpool, m->bn1.shape, x, m->pool_out, m->argmax);
-    stop_timing(m, LB_LAYER_POOLING, LB_PASS_FORWARD, start);
-    x = m->pool_out;
-  }
+  const float *x = stem_maxpool(m, m->bn1.out);
   for (int32_t b = 0; b < m->block_count; b++) {
     block_predict(m, &m->blocks[b], x);
     x = m->blocks[b].out;
   }
-  lb_model_block *last = &m->blocks[m->block_count - 1];
-  start = start_timing(m);
-  lb_global_avgpool_forward(last->out_shape, x, m->pooled);
-  stop_timing(m, LB_LAYER_POOLING, LB_PASS_FORWARD, start);
-  lb_linear fc = {m->features, m->config.num_classes, m->fc_weight, m->fc_bias};
-  start = start_timing(m);
-  lb_linear_forward(&fc, batch, m->pooled, logits);
-  lb_profile_stop(&m->profile, LB_LAYER_LINEAR, LB_PASS_FORWARD, start,
-                  linear_flops(m, batch));
+  head_forward(m, x, batch, logits);
   return LB_OK;
 }
 
