@@ -20,17 +20,18 @@ lb_status lb_model_set_training(lb_model *m, int training) {
 /* ---- planning a shape -----------------------------------------------------
  */
 
-/* Re-reports a kernel check's failure with the layer it came from. */
-static lb_status in_layer(lb_status s, const char *layer) {
+/* Re-reports a kernel check's failure under the entry point `who` and the
+ * layer it came from. */
+static lb_status in_layer(lb_status s, const char *who, const char *layer) {
   char text[512];
   snprintf(text, sizeof text, "%s", lb_last_error());
   if (!layer)
-    return lb_fail(s, "lb_model_forward: %s", text);
-  return lb_fail(s, "lb_model_forward: %s: %s", layer, text);
+    return lb_fail(s, "%s: %s", who, text);
+  return lb_fail(s, "%s: %s: %s", who, layer, text);
 }
 
 static lb_status plan_conv(lb_model_conv *c, lb_nchw in, lb_nchw *out,
-                           const char *layer) {
+                           const char *who, const char *layer) {
   lb_conv2d_geometry g = {.batch = in.n,
                           .in_channels = in.c,
                           .in_h = in.h,
@@ -44,37 +45,39 @@ static lb_status plan_conv(lb_model_conv *c, lb_nchw in, lb_nchw *out,
                           .pad_w = c->pad};
   lb_status s = lb_conv2d_geometry_validate(&g);
   if (s != LB_OK)
-    return in_layer(s, layer);
+    return in_layer(s, who, layer);
   c->geometry = g;
   *out = (lb_nchw){g.batch, g.out_channels, g.out_h, g.out_w};
-  s = lb_nchw_check("lb_model_forward", layer, *out);
+  s = lb_nchw_check(who, layer, *out);
   return s;
 }
 
 static lb_status plan_bn(lb_model_bn *n, lb_nchw shape, bool training,
-                         const char *layer) {
+                         const char *who, const char *layer) {
   lb_status s = lb_batchnorm2d_check(layer, &n->bn, shape, training);
   if (s != LB_OK)
-    return in_layer(s, NULL);
+    return in_layer(s, who, NULL);
   n->shape = shape;
   return LB_OK;
 }
 
-/* Checks every layer for input `in` and records the geometries. */
-static lb_status plan(lb_model *m, lb_nchw in, bool training) {
+/* Checks every layer for input `in` and records the geometries; messages
+ * start with `who`. */
+static lb_status plan(lb_model *m, lb_nchw in, bool training,
+                      const char *who) {
   char layer[LB_MODEL_NAME_MAX];
   lb_nchw shape;
-  lb_status s = lb_nchw_check("lb_model_forward", "input", in);
+  lb_status s = lb_nchw_check(who, "input", in);
   if (s != LB_OK)
     return s;
-  if ((s = plan_conv(&m->conv1, in, &shape, "conv1")) != LB_OK)
+  if ((s = plan_conv(&m->conv1, in, &shape, who, "conv1")) != LB_OK)
     return s;
-  if ((s = plan_bn(&m->bn1, shape, training, "bn1")) != LB_OK)
+  if ((s = plan_bn(&m->bn1, shape, training, who, "bn1")) != LB_OK)
     return s;
   if (m->has_maxpool) {
     s = lb_maxpool2d_check("maxpool", &m->maxpool, shape);
     if (s != LB_OK)
-      return in_layer(s, NULL);
+      return in_layer(s, who, NULL);
     shape = lb_maxpool2d_output_shape(&m->maxpool, shape);
   }
   m->pool_shape = shape;
@@ -84,19 +87,19 @@ static lb_status plan(lb_model *m, lb_nchw in, bool training) {
     lb_nchw x = shape;
     for (int32_t i = 0; i < blk->convs; i++) {
       snprintf(layer, sizeof layer, "%s.conv%d", blk->name, (int)i + 1);
-      if ((s = plan_conv(&blk->conv[i], x, &x, layer)) != LB_OK)
+      if ((s = plan_conv(&blk->conv[i], x, &x, who, layer)) != LB_OK)
         return s;
       snprintf(layer, sizeof layer, "%s.bn%d", blk->name, (int)i + 1);
-      if ((s = plan_bn(&blk->bn[i], x, training, layer)) != LB_OK)
+      if ((s = plan_bn(&blk->bn[i], x, training, who, layer)) != LB_OK)
         return s;
     }
     if (blk->has_downsample) {
       lb_nchw d;
       snprintf(layer, sizeof layer, "%s.downsample.0", blk->name);
-      if ((s = plan_conv(&blk->down, shape, &d, layer)) != LB_OK)
+      if ((s = plan_conv(&blk->down, shape, &d, who, layer)) != LB_OK)
         return s;
       snprintf(layer, sizeof layer, "%s.downsample.1", blk->name);
-      if ((s = plan_bn(&blk->down_bn, d, training, layer)) != LB_OK)
+      if ((s = plan_bn(&blk->down_bn, d, training, who, layer)) != LB_OK)
         return s;
     }
     blk->out_shape = x;
@@ -105,7 +108,7 @@ static lb_status plan(lb_model *m, lb_nchw in, bool training) {
   lb_linear fc = {m->features, m->config.num_classes, m->fc_weight, m->fc_bias};
   s = lb_linear_check("fc", &fc, in.n);
   if (s != LB_OK)
-    return in_layer(s, NULL);
+    return in_layer(s, who, NULL);
   return LB_OK;
 }
 
@@ -231,12 +234,12 @@ static void layout(lb_model *m, carver *c, lb_nchw in) {
 }
 
 /* Makes the arena big enough for the planned shape and carves it. */
-static lb_status prepare_arena(lb_model *m, lb_nchw in) {
+static lb_status prepare_arena(lb_model *m, lb_nchw in, const char *who) {
   carver count = {NULL, 0, false};
   layout(m, &count, in);
   if (count.overflow)
-    return lb_fail(LB_EINVAL, "lb_model_forward: the activations of a batch "
-                              "of this shape do not fit in memory");
+    return lb_fail(LB_EINVAL, "%s: the activations of a batch of this shape "
+                              "do not fit in memory", who);
   if (count.used > m->arena_bytes) {
     void *arena = lb_alloc_aligned(count.used);
     if (!arena)
@@ -374,19 +377,6 @@ static void head_forward(lb_model *m, const float *x, int64_t batch,
                   linear_flops(m, batch));
 }
 
-/* The planner's messages start "lb_model_forward: "; a failure of another
- * entry point is re-reported under its own name. */
-static lb_status renamed(lb_status s, const char *who) {
-  static const char planner[] = "lb_model_forward";
-  const char *text = lb_last_error();
-  if (strcmp(who, planner) == 0 ||
-      strncmp(text, planner, sizeof planner - 1) != 0)
-    return s;
-  char copy[512];
-  snprintf(copy, sizeof copy, "%s", text + sizeof planner - 1);
-  return lb_fail(s, "%s%s", who, copy);
-}
-
 /* What every forward does first: checks the arguments, plans the shape and
  * makes the arena ready. Messages start with `who`. */
 static lb_status begin_forward(lb_model *m, const char *who,
@@ -407,10 +397,10 @@ static lb_status begin_forward(lb_model *m, const char *who,
     return lb_fail(LB_EINVAL, "%s: image size %dx%d must be at least 1x1", who,
                    (int)height, (int)width);
   lb_nchw in = {batch, m->config.in_channels, height, width};
-  lb_status s = plan(m, in, training);
+  lb_status s = plan(m, in, training, who);
   if (s == LB_OK)
-    s = prepare_arena(m, in);
-  return s == LB_OK ? LB_OK : renamed(s, who);
+    s = prepare_arena(m, in, who);
+  return s;
 }
 
 lb_status lb_model_forward(lb_model *m, const float *input, int64_t batch,
