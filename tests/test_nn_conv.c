@@ -847,17 +847,23 @@ static const conv_case range_cases[] = {
     {8, 2, 40, 36, 3, 3, 3, 1, 1, 1, 1, true},   /* 1440 pixels */
 };
 
-/* The run of `c` on the data of `seed`, validated at `validated` threads
- * and computed at `threads`. */
-static conv_run run_at(const conv_case *c, int32_t validated,
-                       int32_t threads, uint64_t seed) {
+/* The run of `c` on the data of `seed` by `kernels`, validated at
+ * `validated` threads and computed at `threads`. */
+static conv_run run_kernels_at(const conv_case *c, int32_t validated,
+                               int32_t threads, uint64_t seed,
+                               void (*kernels)(conv_run *)) {
   lb_conv2d_geometry g = geometry_at_threads(c, validated);
   int32_t before = lb_get_num_threads();
   conv_run run = random_run(&g, c->bias, seed);
   assert_int_equal(lb_set_num_threads(threads), LB_OK);
-  run_kernels(&run);
+  kernels(&run);
   assert_int_equal(lb_set_num_threads(before), LB_OK);
   return run;
+}
+
+static conv_run run_at(const conv_case *c, int32_t validated,
+                       int32_t threads, uint64_t seed) {
+  return run_kernels_at(c, validated, threads, seed, run_kernels);
 }
 
 static void assert_runs_agree(const conv_run *got, const conv_run *want) {
@@ -869,15 +875,21 @@ static void assert_runs_agree(const conv_run *got, const conv_run *want) {
                "grad_weight", g);
 }
 
-static void test_ranges_of_images_match_reference_and_one_thread(
-    void **state) {
-  (void)state;
+/* A way to run a case: validated at one thread count, computed at
+ * another (run_at, winograd_run_at). */
+typedef conv_run (*case_runner)(const conv_case *c, int32_t validated,
+                                int32_t threads, uint64_t seed);
+
+/* Each case at 2, 3 and 4 threads against the reference and against one
+ * thread. */
+static void check_threads_match_reference_and_one_thread(
+    const conv_case *cases, size_t count, uint64_t seed, case_runner run) {
   const int32_t counts[] = {2, 3, 4};
-  for (size_t i = 0; i < sizeof range_cases / sizeof *range_cases; i++) {
-    conv_run one = run_at(&range_cases[i], 1, 1, 300 + i);
+  for (size_t i = 0; i < count; i++) {
+    conv_run one = run(&cases[i], 1, 1, seed + i);
     assert_run_matches_reference(&one);
     for (size_t t = 0; t < sizeof counts / sizeof *counts; t++) {
-      conv_run many = run_at(&range_cases[i], counts[t], counts[t], 300 + i);
+      conv_run many = run(&cases[i], counts[t], counts[t], seed + i);
       assert_run_matches_reference(&many);
       assert_runs_agree(&many, &one);
       free_run(&many);
@@ -886,18 +898,49 @@ static void test_ranges_of_images_match_reference_and_one_thread(
   }
 }
 
+/* A geometry validated at one thread count and run at another. */
+typedef struct thread_pair {
+  int32_t validated, threads;
+} thread_pair;
+
+/* Each case at each pair against the reference. */
+static void check_validated_elsewhere(const conv_case *cases, size_t count,
+                                      const thread_pair *pairs,
+                                      size_t pair_count, uint64_t seed,
+                                      case_runner run) {
+  for (size_t i = 0; i < count; i++)
+    for (size_t p = 0; p < pair_count; p++) {
+      conv_run r = run(&cases[i], pairs[p].validated, pairs[p].threads,
+                       seed + i);
+      assert_run_matches_reference(&r);
+      free_run(&r);
+    }
+}
+
+/* Every output of two runs, bit for bit. */
+static void assert_runs_identical(const conv_run *a, const conv_run *b) {
+  assert_memory_equal(a->output, b->output,
+                      (size_t)output_count(&a->g) * sizeof(float));
+  assert_memory_equal(a->grad_input, b->grad_input,
+                      (size_t)input_count(&a->g) * sizeof(float));
+  assert_memory_equal(a->grad_weight, b->grad_weight,
+                      (size_t)weight_count(&a->g) * sizeof(float));
+}
+
+static void test_ranges_of_images_match_reference_and_one_thread(
+    void **state) {
+  (void)state;
+  check_threads_match_reference_and_one_thread(
+      range_cases, sizeof range_cases / sizeof *range_cases, 300, run_at);
+}
+
 /* The same thread count gives the same bits, the weight gradient's sum
  * over ranges included. */
 static void test_ranges_of_images_repeat_bit_for_bit(void **state) {
   (void)state;
   const conv_case *c = &range_cases[2];
   conv_run a = run_at(c, 3, 3, 17), b = run_at(c, 3, 3, 17);
-  assert_memory_equal(a.output, b.output,
-                      (size_t)output_count(&a.g) * sizeof(float));
-  assert_memory_equal(a.grad_input, b.grad_input,
-                      (size_t)input_count(&a.g) * sizeof(float));
-  assert_memory_equal(a.grad_weight, b.grad_weight,
-                      (size_t)weight_count(&a.g) * sizeof(float));
+  assert_runs_identical(&a, &b);
   free_run(&a);
   free_run(&b);
 }
@@ -909,16 +952,10 @@ static void test_ranges_of_images_repeat_bit_for_bit(void **state) {
 static void test_geometry_validated_at_one_thread_count_runs_at_another(
     void **state) {
   (void)state;
-  const struct {
-    int32_t validated, threads;
-  } pairs[] = {{4, 1}, {1, 4}, {4, 2}, {2, 3}, {12, 12}};
-  for (size_t i = 0; i < sizeof range_cases / sizeof *range_cases; i++)
-    for (size_t p = 0; p < sizeof pairs / sizeof *pairs; p++) {
-      conv_run run = run_at(&range_cases[i], pairs[p].validated,
-                            pairs[p].threads, 400 + i);
-      assert_run_matches_reference(&run);
-      free_run(&run);
-    }
+  const thread_pair pairs[] = {{4, 1}, {1, 4}, {4, 2}, {2, 3}, {12, 12}};
+  check_validated_elsewhere(range_cases,
+                            sizeof range_cases / sizeof *range_cases, pairs,
+                            sizeof pairs / sizeof *pairs, 400, run_at);
 }
 
 /* ---- Winograd F(2x2, 3x3) ------------------------------------------------ */
@@ -1037,31 +1074,16 @@ static conv_run winograd_run_at(const conv_case *c, int32_t validated,
                                 int32_t threads, uint64_t seed) {
   lb_conv2d_geometry g = geometry_at_threads(c, validated);
   assert_true(lb_winograd_applies(&g));
-  int32_t before = lb_get_num_threads();
-  conv_run run = random_run(&g, c->bias, seed);
-  assert_int_equal(lb_set_num_threads(threads), LB_OK);
-  run_winograd(&run);
-  assert_int_equal(lb_set_num_threads(before), LB_OK);
-  return run;
+  return run_kernels_at(c, validated, threads, seed, run_winograd);
 }
 
 static void test_winograd_ranges_match_reference_and_one_thread(
     void **state) {
   (void)state;
-  const int32_t counts[] = {2, 3, 4};
-  for (size_t i = 0;
-       i < sizeof winograd_range_cases / sizeof *winograd_range_cases; i++) {
-    conv_run one = winograd_run_at(&winograd_range_cases[i], 1, 1, 500 + i);
-    assert_run_matches_reference(&one);
-    for (size_t t = 0; t < sizeof counts / sizeof *counts; t++) {
-      conv_run many = winograd_run_at(&winograd_range_cases[i], counts[t],
-                                      counts[t], 500 + i);
-      assert_run_matches_reference(&many);
-      assert_runs_agree(&many, &one);
-      free_run(&many);
-    }
-    free_run(&one);
-  }
+  check_threads_match_reference_and_one_thread(
+      winograd_range_cases,
+      sizeof winograd_range_cases / sizeof *winograd_range_cases, 500,
+      winograd_run_at);
 }
 
 /* The same thread count gives the same bits, the sum of the ranges' filter
@@ -1073,12 +1095,7 @@ static void test_winograd_ranges_repeat_bit_for_bit(void **state) {
     const conv_case *c = &winograd_range_cases[0];
     conv_run a = winograd_run_at(c, counts[t], counts[t], 23),
              b = winograd_run_at(c, counts[t], counts[t], 23);
-    assert_memory_equal(a.output, b.output,
-                        (size_t)output_count(&a.g) * sizeof(float));
-    assert_memory_equal(a.grad_input, b.grad_input,
-                        (size_t)input_count(&a.g) * sizeof(float));
-    assert_memory_equal(a.grad_weight, b.grad_weight,
-                        (size_t)weight_count(&a.g) * sizeof(float));
+    assert_runs_identical(&a, &b);
     free_run(&a);
     free_run(&b);
   }
@@ -1090,18 +1107,11 @@ static void test_winograd_ranges_repeat_bit_for_bit(void **state) {
 static void test_winograd_validated_at_one_thread_count_runs_at_another(
     void **state) {
   (void)state;
-  const struct {
-    int32_t validated, threads;
-  } pairs[] = {{4, 1}, {1, 4}, {2, 3}, {4, 2}};
-  for (size_t i = 0;
-       i < sizeof winograd_range_cases / sizeof *winograd_range_cases; i++)
-    for (size_t p = 0; p < sizeof pairs / sizeof *pairs; p++) {
-      conv_run run = winograd_run_at(&winograd_range_cases[i],
-                                     pairs[p].validated, pairs[p].threads,
-                                     600 + i);
-      assert_run_matches_reference(&run);
-      free_run(&run);
-    }
+  const thread_pair pairs[] = {{4, 1}, {1, 4}, {2, 3}, {4, 2}};
+  check_validated_elsewhere(
+      winograd_range_cases,
+      sizeof winograd_range_cases / sizeof *winograd_range_cases, pairs,
+      sizeof pairs / sizeof *pairs, 600, winograd_run_at);
 }
 
 /* A workspace sized for a batch serves every smaller batch (the model

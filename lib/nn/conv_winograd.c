@@ -1167,14 +1167,12 @@ static void forward_block(const winograd_call *call, int64_t first,
 
 static void forward_range(void *context, int32_t range) {
   const winograd_call *call = context;
-  int64_t end = range_begin(call, range + 1);
+  int64_t begin = range_begin(call, range), end = range_begin(call, range + 1);
   /* Blocks after the first reuse M as the previous one left it: zero, and
    * no larger than before (a range's blocks only shrink at its end). */
-  for (int64_t first = range_begin(call, range), count; first < end;
-       first += count) {
+  for (int64_t first = begin, count; first < end; first += count) {
     count = block_images(call, first, end);
-    bool first_block = first == range_begin(call, range);
-    forward_block(call, first, count, range, !first_block,
+    forward_block(call, first, count, range, first != begin,
                   first + count < end);
   }
 }
