@@ -1132,6 +1132,86 @@ static void test_winograd_workspace_never_shrinks_as_the_batch_grows(
   }
 }
 
+/* ---- forward of prepared weights by ranges of images ---------------------
+ */
+
+/* Ranges of a batch run side by side, each with a workspace of its own of
+ * exactly lb_conv2d_images_workspace_bytes() (NaN-filled: the sanitizer
+ * build sees an overrun, the result a read of what was not written). */
+typedef struct images_job {
+  const lb_conv2d_geometry *g;
+  const float *input, *prepared, *bias;
+  float *output;
+  float *workspaces[4];
+  int32_t ranges;
+} images_job;
+
+static void forward_images_range(void *context, int32_t range) {
+  const images_job *job = context;
+  int64_t first = lb_chunk_begin(job->g->batch, range, job->ranges);
+  int64_t end = lb_chunk_begin(job->g->batch, range + 1, job->ranges);
+  lb_conv2d_forward_images(job->g, job->input, job->prepared, job->bias,
+                           job->output, job->workspaces[range], first,
+                           end - first);
+}
+
+/* Weights prepared in two halves of the output channels, each channel
+ * scaled (as a folded batch norm), then `ranges` ranges: the naive
+ * forward of the scaled weights. */
+static void check_forward_images(const conv_case *c, int32_t ranges) {
+  lb_conv2d_geometry g = geometry_at_threads(c, 2);
+  conv_run run = random_run(&g, c->bias, 50);
+  float *scale = random_floats(g.out_channels, 51);
+  float *prepared = nan_floats(lb_conv2d_prepared_floats(&g));
+  int64_t half = g.out_channels / 2;
+  lb_conv2d_prepare(&g, run.weight, scale, 0, half, prepared);
+  lb_conv2d_prepare(&g, run.weight, scale, half, g.out_channels, prepared);
+  images_job job = {&g, run.input, prepared, run.bias, run.output, {NULL},
+                    ranges};
+  size_t bytes = lb_conv2d_images_workspace_bytes(&g);
+  for (int32_t r = 0; r < ranges; r++)
+    job.workspaces[r] = nan_floats((int64_t)(bytes / sizeof(float)));
+  lb_parallel_for(forward_images_range, &job, ranges);
+
+  int64_t filter = weight_count(&g) / g.out_channels;
+  float *scaled = floats(weight_count(&g));
+  for (int64_t i = 0; i < weight_count(&g); i++)
+    scaled[i] = run.weight[i] * scale[i / filter];
+  double *in = widened(run.input, input_count(&g));
+  double *weight = widened(scaled, weight_count(&g));
+  double *bias = run.bias ? widened(run.bias, g.out_channels) : NULL;
+  double *want = doubles(output_count(&g));
+  reference_forward(&g, in, weight, bias, want);
+  assert_close(run.output, want, output_count(&g), TOLERANCE,
+               "forward of prepared weights by ranges", &g);
+  for (int32_t r = 0; r < ranges; r++)
+    free(job.workspaces[r]);
+  free(scale);
+  free(prepared);
+  free(scaled);
+  free(in);
+  free(weight);
+  free(bias);
+  free(want);
+  free_run(&run);
+}
+
+/* The GEMM path's shapes (in place, lowered, strided, blocks of several
+ * images) and Winograd's, in 1 to 4 ranges. */
+static void test_forward_images_of_prepared_weights_match_reference(
+    void **state) {
+  (void)state;
+  for (int32_t ranges = 1; ranges <= 4; ranges++) {
+    for (size_t i = 0; i < sizeof range_cases / sizeof *range_cases; i++)
+      if (range_cases[i].batch >= ranges)
+        check_forward_images(&range_cases[i], ranges);
+    for (size_t i = 0;
+         i < sizeof winograd_range_cases / sizeof *winograd_range_cases; i++)
+      if (winograd_range_cases[i].batch >= ranges)
+        check_forward_images(&winograd_range_cases[i], ranges);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_geometry_derives_output_size_like_pytorch),
@@ -1174,6 +1254,8 @@ int main(void) {
           test_winograd_validated_at_one_thread_count_runs_at_another),
       cmocka_unit_test(
           test_winograd_workspace_never_shrinks_as_the_batch_grows),
+      cmocka_unit_test(
+          test_forward_images_of_prepared_weights_match_reference),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -777,10 +777,42 @@ static void check_predict_matches_eval_forward(lb_resnet_config c, int64_t batch
   lb_model_free(m);
 }
 
+/* At 1 thread layer by layer; at 2 and 3 by ranges of images (6 images:
+ * 3 + 3 and 2 + 2 + 2), at 4 by ranges of 2 and 1 images; the 3-image
+ * batch at 2 threads layer by layer again (too uneven), at 3 by ranges of
+ * one image. The width-8 ResNet-18 runs Winograd from layer2 (16
+ * channels), the GEMM path before; the Bottleneck network the 1x1 and
+ * strided paths and the ImageNet stem's max pool. */
 static void test_predict_matches_eval_forward(void **state) {
   (void)state;
-  check_predict_matches_eval_forward(config(18, 5, 3, 8, 1), 6, 12, 10);
-  check_predict_matches_eval_forward(config(50, 4, 2, 4, 0), 3, 40, 36);
+  int32_t threads = lb_get_num_threads();
+  for (int32_t t = 1; t <= 4; t++) {
+    assert_int_equal(lb_set_num_threads(t), LB_OK);
+    check_predict_matches_eval_forward(config(18, 5, 3, 8, 1), 6, 12, 10);
+    check_predict_matches_eval_forward(config(50, 4, 2, 4, 0), 3, 40, 36);
+  }
+  assert_int_equal(lb_set_num_threads(threads), LB_OK);
+}
+
+/* By ranges, a thread count gives the same bits every time, whichever
+ * thread is faster (each range writes its own images only). */
+static void test_predict_by_ranges_repeats(void **state) {
+  (void)state;
+  lb_resnet_config c = config(18, 5, 3, 16, 1);
+  lb_model *m = create(c, 22);
+  int64_t batch = 8;
+  float *x = random_input(batch * 3 * 12 * 12, 9);
+  float first[40], again[40];
+  int32_t threads = lb_get_num_threads();
+  assert_int_equal(lb_set_num_threads(2), LB_OK);
+  assert_int_equal(lb_model_predict(m, x, batch, 12, 12, first), LB_OK);
+  for (int i = 0; i < 20; i++) {
+    assert_int_equal(lb_model_predict(m, x, batch, 12, 12, again), LB_OK);
+    assert_memory_equal(first, again, sizeof again);
+  }
+  assert_int_equal(lb_set_num_threads(threads), LB_OK);
+  free(x);
+  lb_model_free(m);
 }
 
 static void test_predict_bad_arguments(void **state) {
@@ -805,13 +837,51 @@ static void test_predict_bad_arguments(void **state) {
       "lb_model_predict: input shape [1, 3, 1073741824, 1073741824] is too "
       "large to address");
   assert_null(strstr(lb_last_error(), "lb_model_forward"));
-  /* A forward's shape needs no new memory. */
+  /* A forward's shape needs no new memory for the layer-by-layer
+   * prediction (one thread). */
+  int32_t threads = lb_get_num_threads();
+  assert_int_equal(lb_set_num_threads(1), LB_OK);
   assert_int_equal(lb_model_forward(m, s.x, 2, 8, 8, logits), LB_OK);
   lb_fault_fail_nth_allocation(0);
   assert_int_equal(lb_model_predict(m, s.x, 2, 8, 8, logits), LB_OK);
   assert_int_equal(lb_fault_allocations_attempted(), 0);
   free(s.x);
   lb_model_free(m);
+  assert_int_equal(lb_set_num_threads(threads), LB_OK);
+}
+
+/* By ranges of images (two threads and an even batch), the first call
+ * allocates the prepared weights, later ones of that shape nothing; when
+ * that allocation fails the call runs layer by layer, with the same
+ * logits to rounding. (Under LOSSBAL_GEMM=openblas always layer by layer:
+ * no allocation at all.) */
+static void test_predict_by_ranges_memory(void **state) {
+  (void)state;
+  small_setup s = small();
+  lb_model *m = create(s.cfg, 3);
+  int32_t threads = lb_get_num_threads();
+  assert_int_equal(lb_set_num_threads(2), LB_OK);
+  int64_t allocations = lb_gemm_on_pool() ? 1 : 0;
+  float by_layers[10], by_ranges[10], again[10];
+  assert_int_equal(lb_model_forward(m, s.x, 2, 8, 8, by_layers), LB_OK);
+  lb_fault_fail_nth_allocation(1);
+  lb_status failed_one = lb_model_predict(m, s.x, 2, 8, 8, by_layers);
+  int64_t attempted = lb_fault_allocations_attempted();
+  lb_fault_fail_nth_allocation(0);
+  assert_int_equal(failed_one, LB_OK);
+  assert_int_equal(attempted, allocations);
+  assert_int_equal(lb_model_predict(m, s.x, 2, 8, 8, by_ranges), LB_OK);
+  assert_int_equal(lb_fault_allocations_attempted(), allocations);
+  lb_fault_fail_nth_allocation(0);
+  assert_int_equal(lb_model_predict(m, s.x, 2, 8, 8, again), LB_OK);
+  assert_int_equal(lb_fault_allocations_attempted(), 0);
+  assert_memory_equal(by_ranges, again, sizeof again);
+  if (relative_gap(by_ranges, by_layers, 10) > 1e-5)
+    fail_msg("by ranges and by layers differ by %.3g",
+             relative_gap(by_ranges, by_layers, 10));
+  free(s.x);
+  lb_model_free(m);
+  assert_int_equal(lb_set_num_threads(threads), LB_OK);
 }
 
 /* ---- profiling ---------------------------------------------------------------
@@ -1010,6 +1080,8 @@ int main(void) {
       cmocka_unit_test(test_create_allocation_failures),
       cmocka_unit_test(test_predict_matches_eval_forward),
       cmocka_unit_test(test_predict_bad_arguments),
+      cmocka_unit_test(test_predict_by_ranges_memory),
+      cmocka_unit_test(test_predict_by_ranges_repeats),
       cmocka_unit_test(test_profile_counts_every_layer),
       cmocka_unit_test(test_profile_bad_arguments),
   };

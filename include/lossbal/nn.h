@@ -120,6 +120,17 @@ LB_API lb_status lb_model_forward(lb_model *m, const float *input,
  * lb_model_forward() to rounding (the folded products round differently).
  * Running statistics are untouched and the input is only read.
  *
+ * With several library threads and a batch that spreads evenly over them,
+ * each thread takes a range of the images through the whole network, so
+ * the threads meet once per call instead of at every layer. That needs the
+ * folded (and for Winograd layers transformed) weights of every layer at
+ * once and a workspace per thread: a block of memory the first such call
+ * allocates (about twice the convolution weights) and the model keeps
+ * until a larger shape or thread count needs more or the model is freed.
+ * If it cannot be allocated, the call goes layer by layer as with one
+ * thread, which needs no memory beyond that of a forward of the same
+ * shape. The same thread count gives the same bits every time.
+ *
  * @param m the model.
  * @param input `[batch][in_channels][height][width]` floats (NCHW).
  * @param batch number of images, >= 1.
@@ -234,7 +245,11 @@ typedef struct lb_layer_profile {
  * Turns per-layer-kind timing of a model's forward and backward passes on
  * (@p enabled nonzero) or off. Turning it on clears the counters. Timing
  * reads a monotonic clock around every layer call, which costs well under
- * a microsecond each; while off the model reads no clock.
+ * a microsecond each; while off the model reads no clock. When
+ * lb_model_predict() runs by ranges of images, the first range's thread
+ * times its layers (the ranges run side by side, so those are the call's
+ * times) and the flops are the whole batch's; the folding of the weights
+ * before the ranges is in no kind.
  *
  * @return ::LB_OK, or ::LB_EINVAL when @p m is NULL.
  */

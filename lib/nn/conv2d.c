@@ -567,6 +567,7 @@ typedef struct conv_call {
   const float *input, *weight, *bias, *grad_output;
   float *output, *grad_input, *grad_weight, *workspace;
   int32_t ranges;
+  bool split; /* one range, each product split over the pool */
 } conv_call;
 
 /* Ranges smaller than the largest by more than this share of a range
@@ -633,7 +634,7 @@ static void forward_gemm(const lb_conv2d_geometry *g, const float *columns,
 static void forward_block(const conv_call *call, int64_t first,
                           int64_t images, int32_t slot) {
   const lb_conv2d_geometry *g = call->g;
-  bool split = call->ranges == 1;
+  bool split = call->split;
   const float *columns =
       lower_block(g, call->input + first * input_image_size(g), images,
                   slot_columns(g, call->workspace, slot), split);
@@ -647,14 +648,18 @@ static void forward_block(const conv_call *call, int64_t first,
   unstage(g, staged, images, out);
 }
 
-static void forward_range(void *context, int32_t range) {
-  const conv_call *call = context;
-  span images = range_images(call, range);
+/* The output of `images` with workspace slot `slot`. */
+static void forward_images(const conv_call *call, span images, int32_t slot) {
   for (int64_t first = images.begin, count; first < images.end;
        first += count) {
     count = block_images(call->g, first, images);
-    forward_block(call, first, count, range);
+    forward_block(call, first, count, slot);
   }
+}
+
+static void forward_range(void *context, int32_t range) {
+  const conv_call *call = context;
+  forward_images(call, range_images(call, range), range);
 }
 
 void lb_conv2d_forward(const lb_conv2d_geometry *g, const float *input,
@@ -667,7 +672,52 @@ void lb_conv2d_forward(const lb_conv2d_geometry *g, const float *input,
   conv_call call = {.g = g, .input = input, .weight = weight, .bias = bias,
                     .output = output, .workspace = workspace,
                     .ranges = image_ranges(g)};
+  call.split = call.ranges == 1;
   lb_parallel_for(forward_range, &call, call.ranges);
+}
+
+/* ---- forward of prepared weights, a range of images at a time ------------ */
+
+int64_t lb_conv2d_prepared_floats(const lb_conv2d_geometry *g) {
+  if (use_winograd(g))
+    return lb_winograd_prepared_floats(g);
+  return g->out_channels * filter_size(g);
+}
+
+/* Slot 0's part of the workspace. */
+size_t lb_conv2d_images_workspace_bytes(const lb_conv2d_geometry *g) {
+  if (use_winograd(g))
+    return lb_winograd_images_workspace_bytes(g);
+  return (size_t)slot_floats(g) * sizeof(float);
+}
+
+void lb_conv2d_prepare(const lb_conv2d_geometry *g, const float *weight,
+                       const float *scale, int64_t first, int64_t end,
+                       float *prepared) {
+  if (use_winograd(g)) {
+    lb_winograd_prepare(g, weight, scale, first, end, prepared);
+    return;
+  }
+  int64_t k = filter_size(g);
+  for (int64_t o = first; o < end; o++)
+    for (int64_t i = 0; i < k; i++)
+      prepared[o * k + i] = scale ? weight[o * k + i] * scale[o]
+                                  : weight[o * k + i];
+}
+
+void lb_conv2d_forward_images(const lb_conv2d_geometry *g, const float *input,
+                              const float *prepared, const float *bias,
+                              float *output, float *workspace, int64_t first,
+                              int64_t count) {
+  if (use_winograd(g)) {
+    lb_winograd_forward_images(g, input, prepared, bias, output, workspace,
+                               first, count);
+    return;
+  }
+  conv_call call = {.g = g, .input = input, .weight = prepared, .bias = bias,
+                    .output = output, .workspace = workspace, .ranges = 0,
+                    .split = false};
+  forward_images(&call, (span){first, first + count}, 0);
 }
 
 /* ---- backward ------------------------------------------------------------ */
@@ -730,7 +780,7 @@ static void backward_block(const conv_call *call, int64_t first,
                            int64_t images, int32_t slot, float beta,
                            float *grad_weight) {
   const lb_conv2d_geometry *g = call->g;
-  bool split = call->ranges == 1;
+  bool split = call->split;
   float *columns = slot_columns(g, call->workspace, slot);
   const float *grad_out = call->grad_output + first * output_image_size(g);
   if (images > 1) {
@@ -787,6 +837,7 @@ void lb_conv2d_backward(const lb_conv2d_geometry *g, const float *input,
                     .grad_output = grad_output, .grad_input = grad_input,
                     .grad_weight = grad_weight, .workspace = workspace,
                     .ranges = image_ranges(g)};
+  call.split = call.ranges == 1;
   lb_parallel_for(backward_range, &call, call.ranges);
   if (call.ranges > 1) add_range_weight_gradients(&call);
 }

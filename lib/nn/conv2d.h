@@ -86,6 +86,36 @@ void lb_conv2d_backward(const lb_conv2d_geometry *g, const float *input,
                         float *grad_input, float *grad_weight,
                         float *grad_bias, float *workspace);
 
+/* The forward a range of images at a time, on the calling thread alone,
+ * for a caller that runs whole ranges of a network side by side
+ * (lb_model_predict()), with weights prepared once for all the ranges:
+ *
+ *  - lb_conv2d_prepared_floats(): the floats of the prepared weights (the
+ *    weights themselves, or Winograd's transformed filters);
+ *  - lb_conv2d_images_workspace_bytes(): the workspace of one range (each
+ *    range has its own, which it may use for every layer in turn);
+ *  - lb_conv2d_prepare(): prepares output channels [first, end) of weight,
+ *    each channel's filters multiplied by scale[channel] first (scale NULL:
+ *    by 1), so a batch norm can be folded in on the way; calls for disjoint
+ *    channel ranges may run side by side;
+ *  - lb_conv2d_forward_images(): output images [first, first + count) of
+ *    the batch from the same images of input (both arrays hold the whole
+ *    batch), as lb_conv2d_forward() with the prepared weights, on a
+ *    workspace of lb_conv2d_images_workspace_bytes() (NULL when that is 0)
+ *    that no other call uses meanwhile.
+ *
+ * Which algorithm a geometry uses must not change between the preparing
+ * and the forward (LOSSBAL_CONV is read at each call). */
+int64_t lb_conv2d_prepared_floats(const lb_conv2d_geometry *g);
+size_t lb_conv2d_images_workspace_bytes(const lb_conv2d_geometry *g);
+void lb_conv2d_prepare(const lb_conv2d_geometry *g, const float *weight,
+                       const float *scale, int64_t first, int64_t end,
+                       float *prepared);
+void lb_conv2d_forward_images(const lb_conv2d_geometry *g, const float *input,
+                              const float *prepared, const float *bias,
+                              float *output, float *workspace, int64_t first,
+                              int64_t count);
+
 /* grad_bias[c] = the sum of channel c of grad_output over the batch,
  * accumulated in double: the bias gradient of every algorithm. */
 void lb_conv2d_bias_gradient(const lb_conv2d_geometry *g,

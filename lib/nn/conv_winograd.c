@@ -164,14 +164,19 @@ static float *filter_gradient_sum(const lb_conv2d_geometry *g,
   return workspace + filter_floats(g);
 }
 
-/* V and M of slot `slot`, for blocks of up to `images` images: the
- * images_per_block() of a slot, or in a call of one range the
- * single_range_block() that all the slots' room holds. */
+/* Where the slots start: after U and the sum of dU. */
+static float *first_slot(const lb_conv2d_geometry *g, float *workspace) {
+  return workspace + 2 * filter_floats(g);
+}
+
+/* V and M of slot `slot` of the slots from `slots`, for blocks of up to
+ * `images` images: the images_per_block() of a slot, or in a call of one
+ * range the single_range_block() that all the slots' room holds. */
 static winograd_buffers slot_buffers(const lb_conv2d_geometry *g,
-                                     float *workspace, int32_t slot,
+                                     float *slots, int32_t slot,
                                      int64_t images) {
   winograd_buffers b;
-  b.v = workspace + 2 * filter_floats(g) + slot * slot_floats(g);
+  b.v = slots + slot * slot_floats(g);
   b.m = b.v + TILE_TAPS * g->in_channels * images * tiles_per_image(g);
   return b;
 }
@@ -288,21 +293,35 @@ static void group_range(const transform_job *job, int64_t item,
   *count = filters - *first < FILTER_GROUP ? filters - *first : FILTER_GROUP;
 }
 
-/* Group `item` of the filters co * Ci + ci of weight [Co, Ci, 3, 3] into
- * U [16, Co, Ci]. */
-static void filter_item(const transform_job *job, int64_t item) {
-  int64_t filters = job->g->out_channels * job->g->in_channels;
-  int64_t first = 0, count = 0;
-  group_range(job, item, &first, &count);
-  float taps[TILE_TAPS][FILTER_GROUP], u[16];
+/* The filters [first, first + count) (at most FILTER_GROUP) of weight
+ * [Co, Ci, 3, 3], filter f = co * Ci + ci, each scaled by its output
+ * channel's scale first (scale NULL: as they are), into U [16, Co, Ci]. */
+static void transform_filter_group(const lb_conv2d_geometry *g,
+                                   const float *weight, const float *scale,
+                                   int64_t first, int64_t count,
+                                   float *prepared) {
+  int64_t filters = g->out_channels * g->in_channels;
+  float taps[TILE_TAPS][FILTER_GROUP], u[TILE_TAPS], scaled[9];
   for (int64_t f = 0; f < count; f++) {
-    transform_filter(job->source + (first + f) * 9, u);
+    const float *filter = weight + (first + f) * 9;
+    float by = scale ? scale[(first + f) / g->in_channels] : 1.0f;
+    for (int t = 0; t < 9; t++) /* (times 1: exact) */
+      scaled[t] = filter[t] * by;
+    transform_filter(scaled, u);
     for (int k = 0; k < TILE_TAPS; k++)
       taps[k][f] = u[k];
   }
   for (int k = 0; k < TILE_TAPS; k++)
-    memcpy(job->target + k * filters + first, taps[k],
+    memcpy(prepared + k * filters + first, taps[k],
            (size_t)count * sizeof(float));
+}
+
+/* Group `item` of the filters of weight into U. */
+static void filter_item(const transform_job *job, int64_t item) {
+  int64_t first = 0, count = 0;
+  group_range(job, item, &first, &count);
+  transform_filter_group(job->g, job->source, NULL, first, count,
+                         job->target);
 }
 
 /* Group `item` of dU [16, Co, Ci] into its filters of grad_weight. */
@@ -1080,8 +1099,11 @@ static void write_input_gradient(const lb_conv2d_geometry *g, const float *dv,
 typedef struct winograd_call {
   const lb_conv2d_geometry *g;
   const float *input, *bias, *grad_output;
+  const float *u; /* the transformed filters (the forward's) */
   float *output, *grad_input, *workspace;
+  float *slots; /* the ranges' V and M (see slot_buffers()) */
   int32_t ranges;
+  bool split; /* one range, each step split over the pool */
 } winograd_call;
 
 /* As in conv2d.c: ranges smaller than the largest by more than a
@@ -1126,8 +1148,8 @@ static int64_t range_begin(const winograd_call *call, int32_t range) {
 
 /* The most images in a block of the call. */
 static int64_t call_block(const winograd_call *call) {
-  return call->ranges == 1 ? single_range_block(call->g)
-                           : images_per_block(call->g);
+  return call->split ? single_range_block(call->g)
+                     : images_per_block(call->g);
 }
 
 /* The images of the block from image `first` of a range ending at `end`. */
@@ -1149,13 +1171,12 @@ static void forward_block(const winograd_call *call, int64_t first,
                           int64_t images, int32_t slot, bool m_is_zero,
                           bool clear_m) {
   const lb_conv2d_geometry *g = call->g;
-  bool split = call->ranges == 1;
-  winograd_buffers b = slot_buffers(g, call->workspace, slot,
+  bool split = call->split;
+  winograd_buffers b = slot_buffers(g, call->slots, slot,
                                     call_block(call));
   transform_patches(g, call->input + first * g->in_channels * plane_size(g),
                     images, b.v, split);
-  multiply_taps((tap_job){.g = g, .product = TAP_FORWARD,
-                          .u = transformed_filters(call->workspace),
+  multiply_taps((tap_job){.g = g, .product = TAP_FORWARD, .u = call->u,
                           .v = b.v, .out = b.m,
                           .columns = images * tiles_per_image(g),
                           .beta = m_is_zero ? 1.0f : 0.0f},
@@ -1165,16 +1186,22 @@ static void forward_block(const winograd_call *call, int64_t first,
                 split, clear_m);
 }
 
-static void forward_range(void *context, int32_t range) {
-  const winograd_call *call = context;
-  int64_t begin = range_begin(call, range), end = range_begin(call, range + 1);
+/* The output of images [begin, end) with workspace slot `slot`. */
+static void forward_images(const winograd_call *call, int64_t begin,
+                           int64_t end, int32_t slot) {
   /* Blocks after the first reuse M as the previous one left it: zero, and
    * no larger than before (a range's blocks only shrink at its end). */
   for (int64_t first = begin, count; first < end; first += count) {
     count = block_images(call, first, end);
-    forward_block(call, first, count, range, first != begin,
+    forward_block(call, first, count, slot, first != begin,
                   first + count < end);
   }
+}
+
+static void forward_range(void *context, int32_t range) {
+  const winograd_call *call = context;
+  forward_images(call, range_begin(call, range), range_begin(call, range + 1),
+                 range);
 }
 
 void lb_winograd_forward(const lb_conv2d_geometry *g, const float *input,
@@ -1182,9 +1209,46 @@ void lb_winograd_forward(const lb_conv2d_geometry *g, const float *input,
                          float *output, float *workspace) {
   transform_filters(g, weight, transformed_filters(workspace));
   winograd_call call = {.g = g, .input = input, .bias = bias,
+                        .u = transformed_filters(workspace),
                         .output = output, .workspace = workspace,
+                        .slots = first_slot(g, workspace),
                         .ranges = image_ranges(g)};
+  call.split = call.ranges == 1;
   lb_parallel_for(forward_range, &call, call.ranges);
+}
+
+/* ---- forward of prepared filters, a range of images at a time ------------ */
+
+int64_t lb_winograd_prepared_floats(const lb_conv2d_geometry *g) {
+  return filter_floats(g);
+}
+
+/* One slot, V and M only: U is the prepared filters, and no gradient. */
+size_t lb_winograd_images_workspace_bytes(const lb_conv2d_geometry *g) {
+  return (size_t)slot_floats(g) * sizeof(float);
+}
+
+/* The filters of output channels [first, end) are consecutive: filter
+ * o * Ci + i. */
+void lb_winograd_prepare(const lb_conv2d_geometry *g, const float *weight,
+                         const float *scale, int64_t first, int64_t end,
+                         float *prepared) {
+  int64_t from = first * g->in_channels, to = end * g->in_channels;
+  for (int64_t at = from; at < to; at += FILTER_GROUP)
+    transform_filter_group(g, weight, scale, at,
+                           to - at < FILTER_GROUP ? to - at : FILTER_GROUP,
+                           prepared);
+}
+
+void lb_winograd_forward_images(const lb_conv2d_geometry *g,
+                                const float *input, const float *prepared,
+                                const float *bias, float *output,
+                                float *workspace, int64_t first,
+                                int64_t count) {
+  winograd_call call = {.g = g, .input = input, .bias = bias, .u = prepared,
+                        .output = output, .workspace = workspace,
+                        .slots = workspace, .ranges = 0, .split = false};
+  forward_images(&call, first, first + count, 0);
 }
 
 /* ---- backward ------------------------------------------------------------ */
@@ -1196,8 +1260,8 @@ static void backward_block(const winograd_call *call, int64_t first,
                            int64_t images, int32_t slot, float beta,
                            float *du) {
   const lb_conv2d_geometry *g = call->g;
-  bool split = call->ranges == 1;
-  winograd_buffers b = slot_buffers(g, call->workspace, slot,
+  bool split = call->split;
+  winograd_buffers b = slot_buffers(g, call->slots, slot,
                                     call_block(call));
   int64_t columns = images * tiles_per_image(g);
   transform_patches(g, call->input + first * g->in_channels * plane_size(g),
@@ -1213,7 +1277,7 @@ static void backward_block(const winograd_call *call, int64_t first,
     return;
   /* V is spent: dV takes its place. */
   multiply_taps((tap_job){.g = g, .product = TAP_INPUT_GRADIENT,
-                          .u = transformed_filters(call->workspace),
+                          .u = call->u,
                           .z = b.m, .out = b.v, .columns = columns},
                 split);
   write_input_gradient(
@@ -1255,8 +1319,11 @@ void lb_winograd_backward(const lb_conv2d_geometry *g, const float *input,
   if (grad_input)
     transform_filters(g, weight, transformed_filters(workspace));
   winograd_call call = {.g = g, .input = input, .grad_output = grad_output,
+                        .u = transformed_filters(workspace),
                         .grad_input = grad_input, .workspace = workspace,
+                        .slots = first_slot(g, workspace),
                         .ranges = image_ranges(g)};
+  call.split = call.ranges == 1;
   lb_parallel_for(backward_range, &call, call.ranges);
   if (call.ranges > 1)
     add_range_filter_gradients(&call);

@@ -32,4 +32,19 @@ void lb_winograd_backward(const lb_conv2d_geometry *g, const float *input,
                           float *grad_input, float *grad_weight,
                           float *grad_bias, float *workspace);
 
+/* As lb_conv2d_prepared_floats(), lb_conv2d_images_workspace_bytes(),
+ * lb_conv2d_prepare() and lb_conv2d_forward_images(), for a geometry it
+ * applies to: the prepared filters are the transformed ones, U [16, Co,
+ * Ci]. */
+int64_t lb_winograd_prepared_floats(const lb_conv2d_geometry *g);
+size_t lb_winograd_images_workspace_bytes(const lb_conv2d_geometry *g);
+void lb_winograd_prepare(const lb_conv2d_geometry *g, const float *weight,
+                         const float *scale, int64_t first, int64_t end,
+                         float *prepared);
+void lb_winograd_forward_images(const lb_conv2d_geometry *g,
+                                const float *input, const float *prepared,
+                                const float *bias, float *output,
+                                float *workspace, int64_t first,
+                                int64_t count);
+
 #endif /* LOSSBAL_NN_CONV_WINOGRAD_H */

@@ -47,6 +47,11 @@ typedef struct lb_model_conv {
   float *weight, *grad_weight;
   lb_conv2d_geometry geometry; /* of the current shape */
   float *out;                  /* [batch, out, out_h, out_w], pre-BN */
+  /* lb_model_predict() by ranges of images: the weights with the batch
+   * norm after the convolution folded in, prepared for the algorithm
+   * (lb_conv2d_prepare()), the folded bias and the scale [out] of each
+   * output channel; in the model's `prepared` block. */
+  float *prepared, *prepared_bias, *prepared_scale;
 } lb_model_conv;
 
 /* A BatchNorm2d, its gradients, saved statistics and (where kept) output. */
@@ -104,6 +109,14 @@ struct lb_model {
   float *workspace;
   float *folded_weight, *folded_bias; /* a convolution with its batch norm
                                          folded in (lb_model_predict) */
+
+  /* Every convolution's prepared weights, for lb_model_predict() by ranges
+   * of images; allocated by the first such call, grown when a shape needs
+   * more (never for training alone). */
+  float *prepared;
+  size_t prepared_bytes;
+  float *range_workspace;         /* in `prepared`: one workspace per range */
+  int64_t range_workspace_floats; /* each */
 
   bool training;
   bool forward_valid;    /* a backward may follow */

@@ -355,6 +355,7 @@ void lb_model_free(lb_model *m) {
   if (!m)
     return;
   lb_free_aligned(m->arena);
+  lb_free_aligned(m->prepared);
   lb_free_aligned(m->saved);
   lb_free_aligned(m->grads);
   lb_free_aligned(m->values);
