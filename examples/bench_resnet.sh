@@ -69,6 +69,7 @@ summary=()
 for width in $widths; do
   ours_train=() ours_infer=() ours_rss=() theirs_train=() theirs_infer=()
   theirs_rss=() train_ratio=() infer_ratio=() rss_ratio=()
+  ours_train_rss=() theirs_train_rss=() train_rss_ratio=()
   for ((round = 1; round <= rounds; round++)); do
     echo "== width $width, round $round of $rounds: liblossbal"
     ours=$("$bench" "${args[@]}" --width "$width")
@@ -89,17 +90,21 @@ for width in $widths; do
     train_ratio+=("$(ratio "${ours_train[-1]}" "${theirs_train[-1]}")")
     infer_ratio+=("$(ratio "${ours_infer[-1]}" "${theirs_infer[-1]}")")
     rss_ratio+=("$(ratio "${ours_rss[-1]}" "${theirs_rss[-1]}")")
-    echo "ratio liblossbal/PyTorch, round $round: train ${train_ratio[-1]}x  infer ${infer_ratio[-1]}x  peak RSS ${rss_ratio[-1]}x"
+    ours_train_rss+=("$(field train_rss_mb "$ours")")
+    theirs_train_rss+=("$(field train_rss_mb "$theirs")")
+    train_rss_ratio+=("$(ratio "${ours_train_rss[-1]}" "${theirs_train_rss[-1]}")")
+    echo "ratio liblossbal/PyTorch, round $round: train ${train_ratio[-1]}x  infer ${infer_ratio[-1]}x  peak RSS in training ${train_rss_ratio[-1]}x, overall ${rss_ratio[-1]}x"
   done
   if ((rounds > 1)); then
     detail=" (per round: train ${train_ratio[*]}; infer ${infer_ratio[*]})"
   else
     detail=""
   fi
-  line=$(printf 'width %-4s train %sx (%s vs %s img/s)  infer %sx (%s vs %s img/s)  peak RSS %sx (%s vs %s MB)%s' \
+  line=$(printf 'width %-4s train %sx (%s vs %s img/s)  infer %sx (%s vs %s img/s)  peak RSS in training %sx (%s vs %s MB), overall %sx (%s vs %s MB)%s' \
     "$width" \
     "$(median "${train_ratio[@]}")" "$(median "${ours_train[@]}")" "$(median "${theirs_train[@]}")" \
     "$(median "${infer_ratio[@]}")" "$(median "${ours_infer[@]}")" "$(median "${theirs_infer[@]}")" \
+    "$(median "${train_rss_ratio[@]}")" "$(median "${ours_train_rss[@]}")" "$(median "${theirs_train_rss[@]}")" \
     "$(median "${rss_ratio[@]}")" "$(median "${ours_rss[@]}")" "$(median "${theirs_rss[@]}")" \
     "$detail")
   summary+=("$line")

@@ -15,6 +15,7 @@ and the small-input stem (3x3 stride 1 conv, no max pool) is used when the
 input is under 64 pixels high or wide, unless --stem says otherwise.
 
 Last line:  train_img_s=<float> infer_img_s=<float> peak_rss_mb=<float>
+            train_rss_mb=<float> (peak RSS at the end of the training loop)
 Usage (Debian: python3-torch, python3-torchvision):
     /usr/bin/python3 examples/bench_resnet_torch.py --arch resnet18 --width 64 \
         --input 1x28x28 --classes 10 --batch 64 --threads 2 --seconds 10
@@ -171,13 +172,14 @@ def main():
     train_rate = timed_loop(train_step, args.seconds / 2, args.batch, "train")
     print(f"          CE loss {first:.4f} after warm-up, {losses[-1]:.4f} "
           "at the end")
+    train_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     model.eval()
     for _ in range(args.warmup):
         infer_step()
     infer_rate = timed_loop(infer_step, args.seconds / 2, args.batch, "infer")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"train_img_s={train_rate:.2f} infer_img_s={infer_rate:.2f} "
-          f"peak_rss_mb={peak_mb:.1f}")
+          f"peak_rss_mb={peak_mb:.1f} train_rss_mb={train_peak_mb:.1f}")
     return 0
 
 

@@ -12,7 +12,9 @@
  *
  * The last line of the output is always, for scripts to parse:
  *   train_img_s=<float> infer_img_s=<float> peak_rss_mb=<float>
- * (peak RSS from getrusage's ru_maxrss: the whole process, model included).
+ *   train_rss_mb=<float>
+ * (peak RSS from getrusage's ru_maxrss, model included: of the whole
+ * process, and of the process up to the end of the training loop).
  * examples/bench_resnet_torch.py prints the same line for PyTorch and
  * examples/bench_resnet.sh runs both.
  *
@@ -403,6 +405,14 @@ static double matmul_peak_gflops(int64_t n) {
                         : 0.0;
 }
 
+/* The process's peak resident memory so far, in MB (0 if unknown). */
+static double peak_rss_mb(void) {
+  struct rusage usage;
+  if (getrusage(RUSAGE_SELF, &usage) != 0)
+    return 0.0;
+  return (double)usage.ru_maxrss / 1024.0; /* Linux: kilobytes */
+}
+
 int main(int argc, char **argv) {
   bench_options o;
   parse_options(argc, argv, &o);
@@ -441,6 +451,9 @@ int main(int argc, char **argv) {
     if (!failed && o.profile)
       train_conv_gflops = print_profile(&b, "training", true);
   }
+  /* The peak of the training phase: what training needs, before the
+   * inference loop adds lb_model_predict's prepared weights. */
+  double train_peak_mb = peak_rss_mb();
   if (!failed)
     failed = report(lb_model_set_training(b.model, 0), "lb_model_set_training");
   for (int32_t i = 0; i < o.warmup && !failed; i++) failed = infer_step(&b, &o);
@@ -455,10 +468,7 @@ int main(int argc, char **argv) {
   if (failed) return 1;
 
   /* Read before the peak product below allocates its matrices. */
-  struct rusage usage;
-  double peak_mb = 0.0;
-  if (getrusage(RUSAGE_SELF, &usage) == 0)
-    peak_mb = (double)usage.ru_maxrss / 1024.0; /* Linux: kilobytes */
+  double peak_mb = peak_rss_mb();
   if (o.profile) {
     double peak = matmul_peak_gflops(2048);
     printf("convolutions: %.1f GFLOP/s in training, %.1f in inference; a "
@@ -468,7 +478,8 @@ int main(int argc, char **argv) {
            peak > 0 ? 100.0 * train_conv_gflops / peak : 0.0,
            peak > 0 ? 100.0 * infer_conv_gflops / peak : 0.0);
   }
-  printf("train_img_s=%.2f infer_img_s=%.2f peak_rss_mb=%.1f\n", train_rate,
-         infer_rate, peak_mb);
+  printf("train_img_s=%.2f infer_img_s=%.2f peak_rss_mb=%.1f "
+         "train_rss_mb=%.1f\n",
+         train_rate, infer_rate, peak_mb, train_peak_mb);
   return 0;
 }
