@@ -1140,6 +1140,7 @@ static void test_winograd_workspace_never_shrinks_as_the_batch_grows(
  * build sees an overrun, the result a read of what was not written). */
 typedef struct images_job {
   const lb_conv2d_geometry *g;
+  lb_conv2d_algorithm algorithm;
   const float *input, *prepared, *bias;
   float *output;
   float *workspaces[4];
@@ -1150,25 +1151,31 @@ static void forward_images_range(void *context, int32_t range) {
   const images_job *job = context;
   int64_t first = lb_chunk_begin(job->g->batch, range, job->ranges);
   int64_t end = lb_chunk_begin(job->g->batch, range + 1, job->ranges);
-  lb_conv2d_forward_images(job->g, job->input, job->prepared, job->bias,
-                           job->output, job->workspaces[range], first,
-                           end - first);
+  lb_conv2d_forward_images(job->g, job->algorithm, job->input, job->prepared,
+                           job->bias, job->output, job->workspaces[range],
+                           first, end - first);
 }
 
 /* Weights prepared in two halves of the output channels, each channel
- * scaled (as a folded batch norm), then `ranges` ranges: the naive
- * forward of the scaled weights. */
-static void check_forward_images(const conv_case *c, int32_t ranges) {
-  lb_conv2d_geometry g = geometry_at_threads(c, 2);
+ * scaled (as a folded batch norm), then `ranges` ranges, for a geometry
+ * validated at `validated` threads: the naive forward of the scaled
+ * weights, by the algorithm `expected`. */
+static void check_forward_images(const conv_case *c, int32_t validated,
+                                 int32_t ranges,
+                                 lb_conv2d_algorithm expected) {
+  lb_conv2d_geometry g = geometry_at_threads(c, validated);
+  lb_conv2d_algorithm algorithm = lb_conv2d_algorithm_of(&g);
+  assert_int_equal(algorithm, expected);
   conv_run run = random_run(&g, c->bias, 50);
   float *scale = random_floats(g.out_channels, 51);
-  float *prepared = nan_floats(lb_conv2d_prepared_floats(&g));
+  float *prepared = nan_floats(lb_conv2d_prepared_floats(&g, algorithm));
   int64_t half = g.out_channels / 2;
-  lb_conv2d_prepare(&g, run.weight, scale, 0, half, prepared);
-  lb_conv2d_prepare(&g, run.weight, scale, half, g.out_channels, prepared);
-  images_job job = {&g, run.input, prepared, run.bias, run.output, {NULL},
-                    ranges};
-  size_t bytes = lb_conv2d_images_workspace_bytes(&g);
+  lb_conv2d_prepare(&g, algorithm, run.weight, scale, 0, half, prepared);
+  lb_conv2d_prepare(&g, algorithm, run.weight, scale, half, g.out_channels,
+                    prepared);
+  images_job job = {&g, algorithm, run.input, prepared, run.bias, run.output,
+                    {NULL}, ranges};
+  size_t bytes = lb_conv2d_images_workspace_bytes(&g, algorithm);
   for (int32_t r = 0; r < ranges; r++)
     job.workspaces[r] = nan_floats((int64_t)(bytes / sizeof(float)));
   lb_parallel_for(forward_images_range, &job, ranges);
@@ -1196,20 +1203,32 @@ static void check_forward_images(const conv_case *c, int32_t ranges) {
   free_run(&run);
 }
 
+/* Winograd's shapes go to Winograd unless LOSSBAL_CONV=gemm says not. */
+static lb_conv2d_algorithm winograd_unless_switched_off(void) {
+  const char *setting = getenv("LOSSBAL_CONV");
+  return setting && strcmp(setting, "gemm") == 0 ? LB_CONV2D_GEMM
+                                                 : LB_CONV2D_WINOGRAD;
+}
+
 /* The GEMM path's shapes (in place, lowered, strided, blocks of several
- * images) and Winograd's, in 1 to 4 ranges. */
+ * images) and Winograd's, in 1 to 4 ranges, validated at 1 thread (the
+ * widest blocks) and at 2. */
 static void test_forward_images_of_prepared_weights_match_reference(
     void **state) {
   (void)state;
-  for (int32_t ranges = 1; ranges <= 4; ranges++) {
-    for (size_t i = 0; i < sizeof range_cases / sizeof *range_cases; i++)
-      if (range_cases[i].batch >= ranges)
-        check_forward_images(&range_cases[i], ranges);
-    for (size_t i = 0;
-         i < sizeof winograd_range_cases / sizeof *winograd_range_cases; i++)
-      if (winograd_range_cases[i].batch >= ranges)
-        check_forward_images(&winograd_range_cases[i], ranges);
-  }
+  for (int32_t validated = 1; validated <= 2; validated++)
+    for (int32_t ranges = 1; ranges <= 4; ranges++) {
+      for (size_t i = 0; i < sizeof range_cases / sizeof *range_cases; i++)
+        if (range_cases[i].batch >= ranges)
+          check_forward_images(&range_cases[i], validated, ranges,
+                               LB_CONV2D_GEMM);
+      for (size_t i = 0;
+           i < sizeof winograd_range_cases / sizeof *winograd_range_cases;
+           i++)
+        if (winograd_range_cases[i].batch >= ranges)
+          check_forward_images(&winograd_range_cases[i], validated, ranges,
+                               winograd_unless_switched_off());
+    }
 }
 
 int main(void) {

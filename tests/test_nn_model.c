@@ -738,6 +738,16 @@ static double relative_gap(const float *a, const float *b, size_t n) {
 /* In either mode: the logits of an evaluation forward to rounding, the
  * running statistics untouched, and a backward refused afterwards. Both
  * stems (the ImageNet one has the max pool). */
+/* Whether lb_model_predict() goes by ranges of images at the current
+ * thread count (see predict_ranges() in model.c): in pool mode, with
+ * ranges = min(threads, 8) of at least one image each, even or of at least
+ * 4 images on average. */
+static bool expect_ranges(int64_t batch) {
+  int64_t ranges = lb_get_num_threads() < 8 ? lb_get_num_threads() : 8;
+  return lb_gemm_on_pool() && ranges > 1 && ranges <= batch &&
+         (batch % ranges == 0 || batch >= 4 * ranges);
+}
+
 static void check_predict_matches_eval_forward(lb_resnet_config c, int64_t batch,
                                                int32_t h, int32_t w) {
   lb_model *m = create(c, 21);
@@ -760,6 +770,8 @@ static void check_predict_matches_eval_forward(lb_resnet_config c, int64_t batch
     assert_int_equal(lb_model_set_training(m, training), LB_OK);
     memset(predicted, 0, cells * sizeof(float));
     assert_int_equal(lb_model_predict(m, x, batch, h, w, predicted), LB_OK);
+    /* Only by ranges allocates the prepared block. */
+    assert_int_equal(m->prepared != NULL, expect_ranges(batch));
     double gap = relative_gap(predicted, eval_logits, cells);
     if (gap > 1e-5)
       fail_msg("predict deviates from the eval forward by %.3g", gap);
@@ -777,19 +789,21 @@ static void check_predict_matches_eval_forward(lb_resnet_config c, int64_t batch
   lb_model_free(m);
 }
 
-/* At 1 thread layer by layer; at 2 and 3 by ranges of images (6 images:
- * 3 + 3 and 2 + 2 + 2), at 4 by ranges of 2 and 1 images; the 3-image
- * batch at 2 threads layer by layer again (too uneven), at 3 by ranges of
- * one image. The width-8 ResNet-18 runs Winograd from layer2 (16
- * channels), the GEMM path before; the Bottleneck network the 1x1 and
- * strided paths and the ImageNet stem's max pool. */
+/* ResNet-18 (width 8: Winograd from layer2's 16 channels, the GEMM path
+ * before) on 6 and 9 images, the Bottleneck network (1x1 and strided
+ * layers, the ImageNet stem's max pool) on 3 and 4, at 1 to 4 threads:
+ * layer by layer at 1 thread and for uneven batches (6 on 4, 3 on 2),
+ * by ranges otherwise, even (3 + 3, 2 + 2 + 2, 1 + 1 + 1 + 1) or not
+ * (5 + 4). */
 static void test_predict_matches_eval_forward(void **state) {
   (void)state;
   int32_t threads = lb_get_num_threads();
   for (int32_t t = 1; t <= 4; t++) {
     assert_int_equal(lb_set_num_threads(t), LB_OK);
     check_predict_matches_eval_forward(config(18, 5, 3, 8, 1), 6, 12, 10);
+    check_predict_matches_eval_forward(config(18, 5, 3, 8, 1), 9, 12, 10);
     check_predict_matches_eval_forward(config(50, 4, 2, 4, 0), 3, 40, 36);
+    check_predict_matches_eval_forward(config(50, 4, 2, 4, 0), 4, 40, 36);
   }
   assert_int_equal(lb_set_num_threads(threads), LB_OK);
 }
@@ -852,8 +866,8 @@ static void test_predict_bad_arguments(void **state) {
 
 /* By ranges of images (two threads and an even batch), the first call
  * allocates the prepared weights, later ones of that shape nothing; when
- * that allocation fails the call runs layer by layer, with the same
- * logits to rounding. (Under LOSSBAL_GEMM=openblas always layer by layer:
+ * that allocation fails the call runs layer by layer and succeeds, with
+ * the same logits to rounding and lb_last_error() as it was. (Under LOSSBAL_GEMM=openblas always layer by layer:
  * no allocation at all.) */
 static void test_predict_by_ranges_memory(void **state) {
   (void)state;
@@ -864,12 +878,15 @@ static void test_predict_by_ranges_memory(void **state) {
   int64_t allocations = lb_gemm_on_pool() ? 1 : 0;
   float by_layers[10], by_ranges[10], again[10];
   assert_int_equal(lb_model_forward(m, s.x, 2, 8, 8, by_layers), LB_OK);
+  lb_clear_error();
   lb_fault_fail_nth_allocation(1);
   lb_status failed_one = lb_model_predict(m, s.x, 2, 8, 8, by_layers);
   int64_t attempted = lb_fault_allocations_attempted();
   lb_fault_fail_nth_allocation(0);
   assert_int_equal(failed_one, LB_OK);
   assert_int_equal(attempted, allocations);
+  /* A call that succeeds leaves no message behind. */
+  assert_string_equal(lb_last_error(), "");
   assert_int_equal(lb_model_predict(m, s.x, 2, 8, 8, by_ranges), LB_OK);
   assert_int_equal(lb_fault_allocations_attempted(), allocations);
   lb_fault_fail_nth_allocation(0);
@@ -1065,6 +1082,36 @@ static void test_eval_backward_finite_differences(void **state) {
   lb_model_free(m);
 }
 
+/* By ranges, the first range's thread does the profiling with the whole
+ * batch's flops: the same calls and flops per kind as layer by layer. */
+static void test_predict_profile_by_ranges_counts_every_layer(void **state) {
+  (void)state;
+  lb_resnet_config c = config(18, 5, 3, 16, 1);
+  float *x = random_input(4 * 3 * 12 * 12, 10);
+  float logits[20];
+  lb_layer_profile seen[2][16];
+  int32_t threads = lb_get_num_threads(), kinds = 0;
+  for (int32_t t = 1; t <= 2; t++) {
+    lb_model *m = create(c, 23);
+    assert_int_equal(lb_set_num_threads(t), LB_OK);
+    assert_int_equal(lb_model_set_profiling(m, 1), LB_OK);
+    assert_int_equal(lb_model_predict(m, x, 4, 12, 12, logits), LB_OK);
+    assert_int_equal(m->prepared != NULL, expect_ranges(4));
+    for (kinds = 0; lb_layer_kind_name(kinds); kinds++) {
+      assert_true(kinds < 16);
+      seen[t - 1][kinds] = read_profile(m, kinds);
+    }
+    lb_model_free(m);
+  }
+  assert_int_equal(lb_set_num_threads(threads), LB_OK);
+  assert_true(seen[0][LB_LAYER_CONV3X3].forward_calls > 0);
+  for (int32_t kind = 0; kind < kinds; kind++) {
+    assert_int_equal(seen[1][kind].forward_calls, seen[0][kind].forward_calls);
+    assert_true(seen[1][kind].forward_flops == seen[0][kind].forward_flops);
+  }
+  free(x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parity_with_pytorch),
@@ -1082,6 +1129,7 @@ int main(void) {
       cmocka_unit_test(test_predict_bad_arguments),
       cmocka_unit_test(test_predict_by_ranges_memory),
       cmocka_unit_test(test_predict_by_ranges_repeats),
+      cmocka_unit_test(test_predict_profile_by_ranges_counts_every_layer),
       cmocka_unit_test(test_profile_counts_every_layer),
       cmocka_unit_test(test_profile_bad_arguments),
   };

@@ -18,6 +18,10 @@
 #  define LB_PRINTF_LIKE(fmt_index, first_arg)
 #endif
 
+/* The longest message lb_last_error() keeps, with its terminator (longer
+ * ones are cut). */
+#define LB_ERROR_MESSAGE_CAPACITY 512
+
 /* Records a message for lb_last_error() and returns status, so a failing
  * check reads `return lb_fail(LB_EINVAL, "f: x is NULL");`. */
 lb_status lb_fail(lb_status status, const char *fmt, ...) LB_PRINTF_LIKE(2, 3);

@@ -4,10 +4,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-/* Long enough for a function name, an argument and a few numbers; longer
- * messages are truncated, never overflowed. */
-#define LB_ERROR_MESSAGE_CAPACITY 512
-
+/* LB_ERROR_MESSAGE_CAPACITY (core_internal.h): long enough for a function
+ * name, an argument and a few numbers; longer messages are truncated,
+ * never overflowed. */
 static _Thread_local char last_error_message[LB_ERROR_MESSAGE_CAPACITY];
 
 lb_status lb_fail(lb_status status, const char *fmt, ...) {

@@ -678,23 +678,30 @@ void lb_conv2d_forward(const lb_conv2d_geometry *g, const float *input,
 
 /* ---- forward of prepared weights, a range of images at a time ------------ */
 
-int64_t lb_conv2d_prepared_floats(const lb_conv2d_geometry *g) {
-  if (use_winograd(g))
+lb_conv2d_algorithm lb_conv2d_algorithm_of(const lb_conv2d_geometry *g) {
+  return use_winograd(g) ? LB_CONV2D_WINOGRAD : LB_CONV2D_GEMM;
+}
+
+int64_t lb_conv2d_prepared_floats(const lb_conv2d_geometry *g,
+                                  lb_conv2d_algorithm algorithm) {
+  if (algorithm == LB_CONV2D_WINOGRAD)
     return lb_winograd_prepared_floats(g);
   return g->out_channels * filter_size(g);
 }
 
 /* Slot 0's part of the workspace. */
-size_t lb_conv2d_images_workspace_bytes(const lb_conv2d_geometry *g) {
-  if (use_winograd(g))
+size_t lb_conv2d_images_workspace_bytes(const lb_conv2d_geometry *g,
+                                        lb_conv2d_algorithm algorithm) {
+  if (algorithm == LB_CONV2D_WINOGRAD)
     return lb_winograd_images_workspace_bytes(g);
   return (size_t)slot_floats(g) * sizeof(float);
 }
 
-void lb_conv2d_prepare(const lb_conv2d_geometry *g, const float *weight,
+void lb_conv2d_prepare(const lb_conv2d_geometry *g,
+                       lb_conv2d_algorithm algorithm, const float *weight,
                        const float *scale, int64_t first, int64_t end,
                        float *prepared) {
-  if (use_winograd(g)) {
+  if (algorithm == LB_CONV2D_WINOGRAD) {
     lb_winograd_prepare(g, weight, scale, first, end, prepared);
     return;
   }
@@ -705,11 +712,13 @@ void lb_conv2d_prepare(const lb_conv2d_geometry *g, const float *weight,
                                   : weight[o * k + i];
 }
 
-void lb_conv2d_forward_images(const lb_conv2d_geometry *g, const float *input,
-                              const float *prepared, const float *bias,
-                              float *output, float *workspace, int64_t first,
+void lb_conv2d_forward_images(const lb_conv2d_geometry *g,
+                              lb_conv2d_algorithm algorithm,
+                              const float *input, const float *prepared,
+                              const float *bias, float *output,
+                              float *workspace, int64_t first,
                               int64_t count) {
-  if (use_winograd(g)) {
+  if (algorithm == LB_CONV2D_WINOGRAD) {
     lb_winograd_forward_images(g, input, prepared, bias, output, workspace,
                                first, count);
     return;

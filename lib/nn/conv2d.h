@@ -90,6 +90,9 @@ void lb_conv2d_backward(const lb_conv2d_geometry *g, const float *input,
  * for a caller that runs whole ranges of a network side by side
  * (lb_model_predict()), with weights prepared once for all the ranges:
  *
+ *  - lb_conv2d_algorithm_of(): the algorithm lb_conv2d_forward() would use
+ *    now (it reads LOSSBAL_CONV); the caller keeps it and passes it to the
+ *    functions below, so that preparing and computing always agree;
  *  - lb_conv2d_prepared_floats(): the floats of the prepared weights (the
  *    weights themselves, or Winograd's transformed filters);
  *  - lb_conv2d_images_workspace_bytes(): the workspace of one range (each
@@ -102,18 +105,26 @@ void lb_conv2d_backward(const lb_conv2d_geometry *g, const float *input,
  *    the batch from the same images of input (both arrays hold the whole
  *    batch), as lb_conv2d_forward() with the prepared weights, on a
  *    workspace of lb_conv2d_images_workspace_bytes() (NULL when that is 0)
- *    that no other call uses meanwhile.
- *
- * Which algorithm a geometry uses must not change between the preparing
- * and the forward (LOSSBAL_CONV is read at each call). */
-int64_t lb_conv2d_prepared_floats(const lb_conv2d_geometry *g);
-size_t lb_conv2d_images_workspace_bytes(const lb_conv2d_geometry *g);
-void lb_conv2d_prepare(const lb_conv2d_geometry *g, const float *weight,
+ *    that no other call uses meanwhile. */
+typedef enum lb_conv2d_algorithm {
+  LB_CONV2D_GEMM = 0,     /* im2col + GEMM (conv2d.c) */
+  LB_CONV2D_WINOGRAD = 1  /* F(2x2, 3x3) (conv_winograd.c) */
+} lb_conv2d_algorithm;
+
+lb_conv2d_algorithm lb_conv2d_algorithm_of(const lb_conv2d_geometry *g);
+int64_t lb_conv2d_prepared_floats(const lb_conv2d_geometry *g,
+                                  lb_conv2d_algorithm algorithm);
+size_t lb_conv2d_images_workspace_bytes(const lb_conv2d_geometry *g,
+                                        lb_conv2d_algorithm algorithm);
+void lb_conv2d_prepare(const lb_conv2d_geometry *g,
+                       lb_conv2d_algorithm algorithm, const float *weight,
                        const float *scale, int64_t first, int64_t end,
                        float *prepared);
-void lb_conv2d_forward_images(const lb_conv2d_geometry *g, const float *input,
-                              const float *prepared, const float *bias,
-                              float *output, float *workspace, int64_t first,
+void lb_conv2d_forward_images(const lb_conv2d_geometry *g,
+                              lb_conv2d_algorithm algorithm,
+                              const float *input, const float *prepared,
+                              const float *bias, float *output,
+                              float *workspace, int64_t first,
                               int64_t count);
 
 /* grad_bias[c] = the sum of channel c of grad_output over the batch,

@@ -570,7 +570,11 @@ static void lay_out_prepared(lb_model_conv *c, const lb_model_bn *n,
                              void *context) {
   (void)n;
   prepared_layout *layout = context;
-  int64_t parts[3] = {lb_conv2d_prepared_floats(&c->geometry),
+  /* Chosen once, in the counting pass: the layout, the preparing and the
+   * ranges then all follow it, whatever LOSSBAL_CONV says meanwhile. */
+  if (!layout->base)
+    c->algorithm = lb_conv2d_algorithm_of(&c->geometry);
+  int64_t parts[3] = {lb_conv2d_prepared_floats(&c->geometry, c->algorithm),
                       c->out_channels, c->out_channels};
   float **targets[3] = {&c->prepared, &c->prepared_bias,
                         &c->prepared_scale};
@@ -580,7 +584,7 @@ static void lay_out_prepared(lb_model_conv *c, const lb_model_bn *n,
     layout->floats += aligned_floats(parts[i]);
   }
   int64_t workspace = aligned_floats(
-      (int64_t)(lb_conv2d_images_workspace_bytes(&c->geometry) /
+      (int64_t)(lb_conv2d_images_workspace_bytes(&c->geometry, c->algorithm) /
                 sizeof(float)));
   layout->workspace_floats = max_i64(layout->workspace_floats, workspace);
 }
@@ -592,13 +596,12 @@ static lb_status prepare_block(lb_model *m, int32_t ranges) {
   prepared_layout count = {NULL, 0, 0};
   for_each_conv(m, lay_out_prepared, &count);
   int64_t workspaces = 0;
-  size_t bytes = 0;
   if (!lb_mul_i64(count.workspace_floats, ranges, &workspaces) ||
       workspaces > INT64_MAX - count.floats ||
-      !lb_mul_size((size_t)(count.floats + workspaces), sizeof(float),
-                   &bytes))
+      (uint64_t)(count.floats + workspaces) > SIZE_MAX / sizeof(float))
     return lb_fail(LB_ENOMEM, "lb_model_predict: the prepared weights do "
                               "not fit in memory");
+  size_t bytes = (size_t)(count.floats + workspaces) * sizeof(float);
   if (bytes > m->prepared_bytes) {
     float *block = lb_alloc_aligned(bytes);
     if (!block)
@@ -632,8 +635,8 @@ static void prepare_channels(lb_model_conv *c, const lb_model_bn *n,
     c->prepared_scale[o] = (float)scale;
     c->prepared_bias[o] = fold_bias(&n->bn, o, scale);
   }
-  lb_conv2d_prepare(&c->geometry, c->weight, c->prepared_scale, first, end,
-                    c->prepared);
+  lb_conv2d_prepare(&c->geometry, c->algorithm, c->weight, c->prepared_scale,
+                    first, end, c->prepared);
 }
 
 static void prepare_chunk(void *context, int32_t chunk) {
@@ -697,8 +700,9 @@ static void conv_range(lb_model *m, const lb_model_conv *c,
                        const lb_model_bn *n, const float *x, float *y,
                        bool relu, const image_range *r) {
   int64_t start = range_timing_start(m, r);
-  lb_conv2d_forward_images(&c->geometry, x, c->prepared, c->prepared_bias, y,
-                           r->workspace, r->first, r->count);
+  lb_conv2d_forward_images(&c->geometry, c->algorithm, x, c->prepared,
+                           c->prepared_bias, y, r->workspace, r->first,
+                           r->count);
   range_timing_stop(m, r, lb_profile_conv_kind(&c->geometry), start,
                     lb_profile_conv_flops(&c->geometry));
   if (relu)
@@ -782,20 +786,34 @@ static void predict_range(void *context, int32_t range) {
   head_range(m, x, job->logits, &r);
 }
 
-/* Ranges of images for a batch: one per thread; 1 (layer by layer
- * instead) when the batch does not spread evenly enough over them (3
- * images on 2 threads), as conv2d.c's ranges, and under
+/* Ranges of images for a batch: one per thread, at most
+ * LB_CONV_MAX_SLOTS (as the convolutions' ranges in training: each range's
+ * workspace costs memory); 1 (layer by layer instead) when the batch has
+ * fewer images than that, when it does not spread evenly enough (3 images
+ * on 2 threads, 6 on 4), as conv2d.c's ranges, and under
  * LOSSBAL_GEMM=openblas, whose products are threaded by OpenBLAS. */
 #define UNEVEN_RANGES 4
 
 static int32_t predict_ranges(int64_t batch) {
   int64_t ranges = lb_get_num_threads();
-  if (ranges > batch)
-    ranges = batch;
-  if (ranges <= 1 || !lb_gemm_on_pool() ||
+  if (ranges > LB_CONV_MAX_SLOTS)
+    ranges = LB_CONV_MAX_SLOTS;
+  if (ranges <= 1 || ranges > batch || !lb_gemm_on_pool() ||
       (batch % ranges != 0 && batch < UNEVEN_RANGES * ranges))
     return 1;
   return (int32_t)ranges;
+}
+
+/* The prepared block by ranges, or false to go layer by layer when it
+ * cannot be had; a successful call then leaves lb_last_error() as it
+ * was. */
+static bool prepare_or_keep_error(lb_model *m, int32_t ranges) {
+  char kept[LB_ERROR_MESSAGE_CAPACITY];
+  snprintf(kept, sizeof kept, "%s", lb_last_error());
+  if (prepare_block(m, ranges) == LB_OK)
+    return true;
+  (void)lb_fail(LB_ENOMEM, "%s", kept);
+  return false;
 }
 
 lb_status lb_model_predict(lb_model *m, const float *input, int64_t batch,
@@ -806,7 +824,7 @@ lb_status lb_model_predict(lb_model *m, const float *input, int64_t batch,
     return s;
   int32_t ranges = predict_ranges(batch);
   /* Without room for the prepared weights, layer by layer needs none. */
-  if (ranges == 1 || prepare_block(m, ranges) != LB_OK) {
+  if (ranges == 1 || !prepare_or_keep_error(m, ranges)) {
     predict_by_layers(m, input, batch, logits);
     return LB_OK;
   }

@@ -52,6 +52,7 @@ typedef struct lb_model_conv {
    * (lb_conv2d_prepare()), the folded bias and the scale [out] of each
    * output channel; in the model's `prepared` block. */
   float *prepared, *prepared_bias, *prepared_scale;
+  lb_conv2d_algorithm algorithm; /* that the prepared weights are for */
 } lb_model_conv;
 
 /* A BatchNorm2d, its gradients, saved statistics and (where kept) output. */
