@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Thread scaling of lossbal-bench: runs it at one thread count and then at
+# another, N rounds in alternation, and prints every round's rates and the
+# medians of the per-round ratios (second / first), for training and for
+# inference. Rounds alternate because these machines drift in speed: a
+# ratio of two runs far apart says more about the machine than about the
+# library.
+#
+# Usage: bench_scaling.sh BUILD_DIR [--widths "64 16"] [--rounds N]
+#                         [--pair A,B] [lossbal-bench options]
+#   BUILD_DIR   a CMake build directory of liblossbal (BUILD_DIR/examples/
+#               lossbal-bench is run);
+#   --widths    every configuration once per width (default: --width, or 64);
+#   --rounds    rounds per width (default 5);
+#   --pair      the two thread counts (default 1,2);
+#   the other options go to lossbal-bench unchanged, e.g. --arch resnet18
+#   --input 1x28x28 --batch 64 --seconds 10 (not --threads).
+set -euo pipefail
+
+if (($# < 1)) || [[ $1 == -h || $1 == --help ]]; then
+  sed -n '2,17s/^# \{0,1\}//p' "$0"
+  exit 2
+fi
+bench=$1/examples/lossbal-bench
+shift
+[[ -x $bench ]] || { echo "bench_scaling.sh: no $bench (build the lossbal-bench target)" >&2; exit 2; }
+
+widths="" rounds=5 pair="1,2" args=()
+while (($#)); do
+  case $1 in
+    --widths) (($# >= 2)) || { echo "bench_scaling.sh: --widths needs a list" >&2; exit 2; }
+              widths=$2; shift 2 ;;
+    --width) (($# >= 2)) || { echo "bench_scaling.sh: --width needs a value" >&2; exit 2; }
+             widths=${widths:-$2}; shift 2 ;;
+    --rounds) (($# >= 2)) && [[ $2 =~ ^[1-9][0-9]*$ ]] ||
+                { echo "bench_scaling.sh: --rounds needs a whole number above 0" >&2; exit 2; }
+              rounds=$2; shift 2 ;;
+    --pair) (($# >= 2)) && [[ $2 =~ ^[1-9][0-9]*,[1-9][0-9]*$ ]] ||
+              { echo "bench_scaling.sh: --pair needs two thread counts, e.g. 1,2" >&2; exit 2; }
+            pair=$2; shift 2 ;;
+    --threads) echo "bench_scaling.sh: give the thread counts with --pair" >&2; exit 2 ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+widths=${widths:-64}
+first=${pair%,*} second=${pair#*,}
+
+field() { sed -n "s/.*\\b$1=\\([0-9.eE+-]*\\).*/\\1/p" <<<"$2"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1}
+    END { if (NR % 2) printf "%.2f", v[(NR + 1) / 2];
+          else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+summary=()
+for width in $widths; do
+  train_ratio=() infer_ratio=()
+  for ((round = 1; round <= rounds; round++)); do
+    low=$("$bench" "${args[@]}" --width "$width" --threads "$first" | tail -n 1)
+    high=$("$bench" "${args[@]}" --width "$width" --threads "$second" | tail -n 1)
+    train_ratio+=("$(ratio "$(field train_img_s "$high")" "$(field train_img_s "$low")")")
+    infer_ratio+=("$(ratio "$(field infer_img_s "$high")" "$(field infer_img_s "$low")")")
+    echo "width $width, round $round: $first thread(s): $low"
+    echo "width $width, round $round: $second thread(s): $high"
+    echo "width $width, round $round: train ${train_ratio[-1]}x  infer ${infer_ratio[-1]}x"
+  done
+  summary+=("$(printf 'width %-4s train %sx (rounds %s)  infer %sx (rounds %s)' "$width" \
+    "$(median "${train_ratio[@]}")" "${train_ratio[*]}" \
+    "$(median "${infer_ratio[@]}")" "${infer_ratio[*]}")")
+done
+echo
+echo "$second threads / $first, medians of $rounds rounds (${args[*]}):"
+printf '  %s\n' "${summary[@]}"
