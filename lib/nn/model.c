@@ -520,8 +520,9 @@ static void predict_by_layers(lb_model *m, const float *input, int64_t batch,
  *
  * In evaluation mode every image goes through the network on its own, so
  * the batch is cut into ranges of whole images, one per thread, and each
- * thread takes its range through every layer, start to end: one fork and
- * join per call instead of one or more per layer. Each join waits for the
+ * thread takes its range through every layer, start to end: two forks
+ * and joins per call (the preparing of the weights, then the ranges)
+ * instead of one or more per layer. Each join waits for the
  * slowest thread, and on a shared virtual machine some thread is nearly
  * always late, so the per-layer joins cost more than their own time:
  * width-16 ResNet-18 ran two single-threaded processes side by side at
