@@ -311,16 +311,106 @@ static void bn_forward(lb_model *m, lb_model_bn *n, bool training,
   stop_timing(m, LB_LAYER_BATCHNORM, LB_PASS_FORWARD, start);
 }
 
+/* ---- images of a batch -------------------------------------------------------
+ *
+ * The layers after a convolution work on a range of the batch's images:
+ * the whole batch in lb_model_forward() and layer by layer, a thread's
+ * share in lb_model_predict() by ranges (see there). */
+
+/* What a range works on; the range that does the profiling is `timed`. */
+typedef struct image_range {
+  int64_t first, count;
+  int64_t batch;    /* of the call */
+  float *workspace; /* the range's own, for every convolution in turn */
+  bool timed;
+} image_range;
+
+static image_range whole_batch(int64_t batch) {
+  return (image_range){0, batch, batch, NULL, true};
+}
+
+static int64_t image_floats(lb_nchw shape) {
+  return shape.c * shape.h * shape.w;
+}
+
+static lb_nchw range_shape(lb_nchw shape, const image_range *r) {
+  shape.n = r->count;
+  return shape;
+}
+
+/* Timing in a range: only a timed range records it (by ranges, the first:
+ * they run side by side, so its times are the call's), with the flops of
+ * the whole batch. */
+static int64_t range_timing_start(const lb_model *m, const image_range *r) {
+  return r->timed ? start_timing(m) : 0;
+}
+
+static void range_timing_stop(lb_model *m, const image_range *r,
+                              lb_layer_kind kind, int64_t start,
+                              double flops) {
+  if (r->timed)
+    lb_profile_stop(&m->profile, kind, LB_PASS_FORWARD, start, flops);
+}
+
+/* The range's images of an array of the whole batch. */
+static float *range_part(float *array, lb_nchw shape, const image_range *r) {
+  return array + r->first * image_floats(shape);
+}
+
+static const float *range_input(const float *array, lb_nchw shape,
+                                const image_range *r) {
+  return array + r->first * image_floats(shape);
+}
+
+static void relu_range(lb_model *m, float *y, lb_nchw shape,
+                       const image_range *r) {
+  int64_t start = range_timing_start(m, r);
+  float *own = range_part(y, shape, r);
+  lb_relu_forward(r->count * image_floats(shape), own, own);
+  range_timing_stop(m, r, LB_LAYER_RELU, start, 0.0);
+}
+
+/* The max pool after the stem, where the network has one: returns what the
+ * first block reads. */
+static const float *stem_maxpool(lb_model *m, const float *x,
+                                 const image_range *r) {
+  if (!m->has_maxpool)
+    return x;
+  int64_t start = range_timing_start(m, r);
+  lb_maxpool2d_forward(&m->maxpool, range_shape(m->bn1.shape, r),
+                       range_input(x, m->bn1.shape, r),
+                       range_part(m->pool_out, m->pool_shape, r),
+                       m->argmax + r->first * image_floats(m->pool_shape));
+  range_timing_stop(m, r, LB_LAYER_POOLING, start, 0.0);
+  return m->pool_out;
+}
+
+/* logits = fc(global average of x), x the last block's output. */
+static void head_forward(lb_model *m, const float *x, float *logits,
+                         const image_range *r) {
+  lb_model_block *last = &m->blocks[m->block_count - 1];
+  float *pooled = m->pooled + r->first * m->features;
+  int64_t start = range_timing_start(m, r);
+  lb_global_avgpool_forward(range_shape(last->out_shape, r),
+                            range_input(x, last->out_shape, r), pooled);
+  range_timing_stop(m, r, LB_LAYER_POOLING, start, 0.0);
+  lb_linear fc = {m->features, m->config.num_classes, m->fc_weight, m->fc_bias};
+  start = range_timing_start(m, r);
+  lb_linear_forward(&fc, r->count, pooled,
+                    logits + r->first * m->config.num_classes);
+  range_timing_stop(m, r, LB_LAYER_LINEAR, start,
+                    linear_flops(m, r->batch));
+}
+
 /* out = relu(out + shortcut), the end of a block, timed as two kinds. */
-static void residual_relu_forward(lb_model *m, lb_model_block *blk,
-                                  const float *shortcut) {
-  int64_t count = lb_nchw_numel(blk->out_shape);
-  int64_t start = start_timing(m);
-  lb_residual_add(count, blk->out, shortcut, blk->out);
-  stop_timing(m, LB_LAYER_RESIDUAL, LB_PASS_FORWARD, start);
-  start = start_timing(m);
-  lb_relu_forward(count, blk->out, blk->out);
-  stop_timing(m, LB_LAYER_RELU, LB_PASS_FORWARD, start);
+static void residual_relu(lb_model *m, lb_model_block *blk,
+                          const float *shortcut, const image_range *r) {
+  float *out = range_part(blk->out, blk->out_shape, r);
+  int64_t start = range_timing_start(m, r);
+  lb_residual_add(r->count * image_floats(blk->out_shape), out,
+                  range_input(shortcut, blk->out_shape, r), out);
+  range_timing_stop(m, r, LB_LAYER_RESIDUAL, start, 0.0);
+  relu_range(m, blk->out, blk->out_shape, r);
 }
 
 static void block_forward(lb_model *m, lb_model_block *blk, const float *in,
@@ -343,38 +433,14 @@ static void block_forward(lb_model *m, lb_model_block *blk, const float *in,
     bn_forward(m, d, training, blk->down.out, d->out);
     shortcut = d->out;
   }
-  residual_relu_forward(m, blk, shortcut);
+  image_range all = whole_batch(blk->out_shape.n);
+  residual_relu(m, blk, shortcut, &all);
 }
 
 static void count_batch(lb_model *m) {
   for (int32_t i = 0; i < m->tensor_count; i++)
     if (m->tensors[i].count)
       *m->tensors[i].count += 1;
-}
-
-/* The max pool after the stem, where the network has one: returns what the
- * first block reads. */
-static const float *stem_maxpool(lb_model *m, const float *x) {
-  if (!m->has_maxpool)
-    return x;
-  int64_t start = start_timing(m);
-  lb_maxpool2d_forward(&m->maxpool, m->bn1.shape, x, m->pool_out, m->argmax);
-  stop_timing(m, LB_LAYER_POOLING, LB_PASS_FORWARD, start);
-  return m->pool_out;
-}
-
-/* logits = fc(global average of x), x the last block's output. */
-static void head_forward(lb_model *m, const float *x, int64_t batch,
-                         float *logits) {
-  lb_model_block *last = &m->blocks[m->block_count - 1];
-  int64_t start = start_timing(m);
-  lb_global_avgpool_forward(last->out_shape, x, m->pooled);
-  stop_timing(m, LB_LAYER_POOLING, LB_PASS_FORWARD, start);
-  lb_linear fc = {m->features, m->config.num_classes, m->fc_weight, m->fc_bias};
-  start = start_timing(m);
-  lb_linear_forward(&fc, batch, m->pooled, logits);
-  lb_profile_stop(&m->profile, LB_LAYER_LINEAR, LB_PASS_FORWARD, start,
-                  linear_flops(m, batch));
 }
 
 /* What every forward does first: checks the arguments, plans the shape and
@@ -417,12 +483,13 @@ lb_status lb_model_forward(lb_model *m, const float *input, int64_t batch,
   stop_timing(m, LB_LAYER_INPUT, LB_PASS_FORWARD, start);
   conv_forward(m, &m->conv1, m->input_copy);
   bn_relu_forward(m, &m->bn1, training, m->conv1.out, m->bn1.out);
-  const float *x = stem_maxpool(m, m->bn1.out);
+  image_range all = whole_batch(batch);
+  const float *x = stem_maxpool(m, m->bn1.out, &all);
   for (int32_t b = 0; b < m->block_count; b++) {
     block_forward(m, &m->blocks[b], x, training);
     x = m->blocks[b].out;
   }
-  head_forward(m, x, batch, logits);
+  head_forward(m, x, logits, &all);
   if (training)
     count_batch(m);
 
@@ -480,9 +547,8 @@ static void conv_bn_predict(lb_model *m, const lb_model_conv *c,
   lb_profile_stop(&m->profile, lb_profile_conv_kind(&c->geometry),
                   LB_PASS_FORWARD, start, lb_profile_conv_flops(&c->geometry));
   if (relu) {
-    start = start_timing(m);
-    lb_relu_forward(lb_nchw_numel(n->shape), y, y);
-    stop_timing(m, LB_LAYER_RELU, LB_PASS_FORWARD, start);
+    image_range all = whole_batch(n->shape.n);
+    relu_range(m, y, n->shape, &all);
   }
 }
 
@@ -499,7 +565,8 @@ static void block_predict(lb_model *m, lb_model_block *blk, const float *in) {
     conv_bn_predict(m, &blk->down, &blk->down_bn, in, blk->down_bn.out, false);
     shortcut = blk->down_bn.out;
   }
-  residual_relu_forward(m, blk, shortcut);
+  image_range all = whole_batch(blk->out_shape.n);
+  residual_relu(m, blk, shortcut, &all);
 }
 
 /* Layer after layer, each split over the library's threads: for one
@@ -508,12 +575,13 @@ static void predict_by_layers(lb_model *m, const float *input, int64_t batch,
                               float *logits) {
   /* The stem reads the caller's input: nothing is kept for a backward. */
   conv_bn_predict(m, &m->conv1, &m->bn1, input, m->bn1.out, true);
-  const float *x = stem_maxpool(m, m->bn1.out);
+  image_range all = whole_batch(batch);
+  const float *x = stem_maxpool(m, m->bn1.out, &all);
   for (int32_t b = 0; b < m->block_count; b++) {
     block_predict(m, &m->blocks[b], x);
     x = m->blocks[b].out;
   }
-  head_forward(m, x, batch, logits);
+  head_forward(m, x, logits, &all);
 }
 
 /* ---- prediction by ranges of images -----------------------------------------
@@ -531,14 +599,6 @@ static void predict_by_layers(lb_model *m, const float *input, int64_t batch,
  * filters transformed), each range with a workspace of its own; the other
  * layers are called on the range's part of their arrays, from inside the
  * pool's job, where they run on the calling thread. */
-
-/* What a range works on; its first thread also does the profiling. */
-typedef struct image_range {
-  int64_t first, count;
-  int64_t batch;    /* of the call */
-  float *workspace; /* the range's own, for every convolution in turn */
-  bool timed;
-} image_range;
 
 typedef void (*conv_visit)(lb_model_conv *c, const lb_model_bn *n,
                            void *context);
@@ -654,47 +714,6 @@ static void prepare_weights(lb_model *m, int32_t chunks) {
   lb_parallel_for(prepare_chunk, &share, chunks);
 }
 
-static int64_t image_floats(lb_nchw shape) {
-  return shape.c * shape.h * shape.w;
-}
-
-static lb_nchw range_shape(lb_nchw shape, const image_range *r) {
-  shape.n = r->count;
-  return shape;
-}
-
-/* Timing in a range: only the first range's thread records it (the
- * ranges run side by side, so its times are the call's), with the flops of
- * the whole batch. */
-static int64_t range_timing_start(const lb_model *m, const image_range *r) {
-  return r->timed ? start_timing(m) : 0;
-}
-
-static void range_timing_stop(lb_model *m, const image_range *r,
-                              lb_layer_kind kind, int64_t start,
-                              double flops) {
-  if (r->timed)
-    lb_profile_stop(&m->profile, kind, LB_PASS_FORWARD, start, flops);
-}
-
-/* The range's images of an array of the whole batch. */
-static float *range_part(float *array, lb_nchw shape, const image_range *r) {
-  return array + r->first * image_floats(shape);
-}
-
-static const float *range_input(const float *array, lb_nchw shape,
-                                const image_range *r) {
-  return array + r->first * image_floats(shape);
-}
-
-static void relu_range(lb_model *m, float *y, lb_nchw shape,
-                       const image_range *r) {
-  int64_t start = range_timing_start(m, r);
-  float *own = range_part(y, shape, r);
-  lb_relu_forward(r->count * image_floats(shape), own, own);
-  range_timing_stop(m, r, LB_LAYER_RELU, start, 0.0);
-}
-
 /* y = bn(conv(x)), and relu of it with `relu`, for the range's images (x
  * and y hold the whole batch). */
 static void conv_range(lb_model *m, const lb_model_conv *c,
@@ -708,19 +727,6 @@ static void conv_range(lb_model *m, const lb_model_conv *c,
                     lb_profile_conv_flops(&c->geometry));
   if (relu)
     relu_range(m, y, n->shape, r);
-}
-
-static const float *stem_maxpool_range(lb_model *m, const float *x,
-                                       const image_range *r) {
-  if (!m->has_maxpool)
-    return x;
-  int64_t start = range_timing_start(m, r);
-  lb_maxpool2d_forward(&m->maxpool, range_shape(m->bn1.shape, r),
-                       range_input(x, m->bn1.shape, r),
-                       range_part(m->pool_out, m->pool_shape, r),
-                       m->argmax + r->first * image_floats(m->pool_shape));
-  range_timing_stop(m, r, LB_LAYER_POOLING, start, 0.0);
-  return m->pool_out;
 }
 
 static void block_range(lb_model *m, lb_model_block *blk, const float *in,
@@ -737,28 +743,7 @@ static void block_range(lb_model *m, lb_model_block *blk, const float *in,
     conv_range(m, &blk->down, &blk->down_bn, in, blk->down_bn.out, false, r);
     shortcut = blk->down_bn.out;
   }
-  float *out = range_part(blk->out, blk->out_shape, r);
-  int64_t start = range_timing_start(m, r);
-  lb_residual_add(r->count * image_floats(blk->out_shape), out,
-                  range_input(shortcut, blk->out_shape, r), out);
-  range_timing_stop(m, r, LB_LAYER_RESIDUAL, start, 0.0);
-  relu_range(m, blk->out, blk->out_shape, r);
-}
-
-static void head_range(lb_model *m, const float *x, float *logits,
-                       const image_range *r) {
-  lb_model_block *last = &m->blocks[m->block_count - 1];
-  float *pooled = m->pooled + r->first * m->features;
-  int64_t start = range_timing_start(m, r);
-  lb_global_avgpool_forward(range_shape(last->out_shape, r),
-                            range_input(x, last->out_shape, r), pooled);
-  range_timing_stop(m, r, LB_LAYER_POOLING, start, 0.0);
-  lb_linear fc = {m->features, m->config.num_classes, m->fc_weight, m->fc_bias};
-  start = range_timing_start(m, r);
-  lb_linear_forward(&fc, r->count, pooled,
-                    logits + r->first * m->config.num_classes);
-  range_timing_stop(m, r, LB_LAYER_LINEAR, start,
-                    linear_flops(m, r->batch));
+  residual_relu(m, blk, shortcut, r);
 }
 
 typedef struct predict_job {
@@ -779,12 +764,12 @@ static void predict_range(void *context, int32_t range) {
                    m->range_workspace + range * m->range_workspace_floats,
                    range == 0};
   conv_range(m, &m->conv1, &m->bn1, job->input, m->bn1.out, true, &r);
-  const float *x = stem_maxpool_range(m, m->bn1.out, &r);
+  const float *x = stem_maxpool(m, m->bn1.out, &r);
   for (int32_t b = 0; b < m->block_count; b++) {
     block_range(m, &m->blocks[b], x, &r);
     x = m->blocks[b].out;
   }
-  head_range(m, x, job->logits, &r);
+  head_forward(m, x, job->logits, &r);
 }
 
 /* Ranges of images for a batch: one per thread, at most
