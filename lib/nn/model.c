@@ -321,7 +321,8 @@ static void bn_forward(lb_model *m, lb_model_bn *n, bool training,
 typedef struct image_range {
   int64_t first, count;
   int64_t batch;    /* of the call */
-  float *workspace; /* the range's own, for every convolution in turn */
+  float *workspace; /* by ranges, the range's own for every convolution in
+                       turn; NULL for the whole batch layer by layer */
   bool timed;
 } image_range;
 
@@ -534,56 +535,6 @@ static void fold_batchnorm(const lb_model_conv *c, const lb_model_bn *n,
   }
 }
 
-/* y = bn(conv(x)), and relu of it when `relu`, with the batch norm folded
- * into the convolution. */
-static void conv_bn_predict(lb_model *m, const lb_model_conv *c,
-                            const lb_model_bn *n, const float *x, float *y,
-                            bool relu) {
-  /* Folding is part of this convolution's cost: timed with it. */
-  int64_t start = start_timing(m);
-  fold_batchnorm(c, n, m->folded_weight, m->folded_bias);
-  lb_conv2d_forward(&c->geometry, x, m->folded_weight, m->folded_bias, y,
-                    m->workspace);
-  lb_profile_stop(&m->profile, lb_profile_conv_kind(&c->geometry),
-                  LB_PASS_FORWARD, start, lb_profile_conv_flops(&c->geometry));
-  if (relu) {
-    image_range all = whole_batch(n->shape.n);
-    relu_range(m, y, n->shape, &all);
-  }
-}
-
-static void block_predict(lb_model *m, lb_model_block *blk, const float *in) {
-  const float *x = in;
-  int32_t last = blk->convs - 1;
-  for (int32_t i = 0; i < last; i++) {
-    conv_bn_predict(m, &blk->conv[i], &blk->bn[i], x, blk->bn[i].out, true);
-    x = blk->bn[i].out;
-  }
-  conv_bn_predict(m, &blk->conv[last], &blk->bn[last], x, blk->out, false);
-  const float *shortcut = in;
-  if (blk->has_downsample) {
-    conv_bn_predict(m, &blk->down, &blk->down_bn, in, blk->down_bn.out, false);
-    shortcut = blk->down_bn.out;
-  }
-  image_range all = whole_batch(blk->out_shape.n);
-  residual_relu(m, blk, shortcut, &all);
-}
-
-/* Layer after layer, each split over the library's threads: for one
- * thread, and batches that do not cut into even ranges of images. */
-static void predict_by_layers(lb_model *m, const float *input, int64_t batch,
-                              float *logits) {
-  /* The stem reads the caller's input: nothing is kept for a backward. */
-  conv_bn_predict(m, &m->conv1, &m->bn1, input, m->bn1.out, true);
-  image_range all = whole_batch(batch);
-  const float *x = stem_maxpool(m, m->bn1.out, &all);
-  for (int32_t b = 0; b < m->block_count; b++) {
-    block_predict(m, &m->blocks[b], x);
-    x = m->blocks[b].out;
-  }
-  head_forward(m, x, logits, &all);
-}
-
 /* ---- prediction by ranges of images -----------------------------------------
  *
  * In evaluation mode every image goes through the network on its own, so
@@ -715,32 +666,41 @@ static void prepare_weights(lb_model *m, int32_t chunks) {
 }
 
 /* y = bn(conv(x)), and relu of it with `relu`, for the range's images (x
- * and y hold the whole batch). */
-static void conv_range(lb_model *m, const lb_model_conv *c,
-                       const lb_model_bn *n, const float *x, float *y,
-                       bool relu, const image_range *r) {
+ * and y hold the whole batch), with the batch norm folded into the
+ * convolution: by ranges with the prepared weights, layer by layer (no
+ * workspace of the range's own) folded into a scratch first, a part of the
+ * convolution's cost timed with it. */
+static void conv_bn_predict(lb_model *m, const lb_model_conv *c,
+                            const lb_model_bn *n, const float *x, float *y,
+                            bool relu, const image_range *r) {
   int64_t start = range_timing_start(m, r);
-  lb_conv2d_forward_images(&c->geometry, c->algorithm, x, c->prepared,
-                           c->prepared_bias, y, r->workspace, r->first,
-                           r->count);
+  if (r->workspace) {
+    lb_conv2d_forward_images(&c->geometry, c->algorithm, x, c->prepared,
+                             c->prepared_bias, y, r->workspace, r->first,
+                             r->count);
+  } else {
+    fold_batchnorm(c, n, m->folded_weight, m->folded_bias);
+    lb_conv2d_forward(&c->geometry, x, m->folded_weight, m->folded_bias, y,
+                      m->workspace);
+  }
   range_timing_stop(m, r, lb_profile_conv_kind(&c->geometry), start,
                     lb_profile_conv_flops(&c->geometry));
   if (relu)
     relu_range(m, y, n->shape, r);
 }
 
-static void block_range(lb_model *m, lb_model_block *blk, const float *in,
-                        const image_range *r) {
+static void block_predict(lb_model *m, lb_model_block *blk, const float *in,
+                          const image_range *r) {
   const float *x = in;
   int32_t last = blk->convs - 1;
   for (int32_t i = 0; i < last; i++) {
-    conv_range(m, &blk->conv[i], &blk->bn[i], x, blk->bn[i].out, true, r);
+    conv_bn_predict(m, &blk->conv[i], &blk->bn[i], x, blk->bn[i].out, true, r);
     x = blk->bn[i].out;
   }
-  conv_range(m, &blk->conv[last], &blk->bn[last], x, blk->out, false, r);
+  conv_bn_predict(m, &blk->conv[last], &blk->bn[last], x, blk->out, false, r);
   const float *shortcut = in;
   if (blk->has_downsample) {
-    conv_range(m, &blk->down, &blk->down_bn, in, blk->down_bn.out, false, r);
+    conv_bn_predict(m, &blk->down, &blk->down_bn, in, blk->down_bn.out, false, r);
     shortcut = blk->down_bn.out;
   }
   residual_relu(m, blk, shortcut, r);
@@ -754,6 +714,19 @@ typedef struct predict_job {
   int32_t ranges;
 } predict_job;
 
+/* The logits of the range's images. */
+static void predict_images(lb_model *m, const float *input, float *logits,
+                           const image_range *r) {
+  /* The stem reads the caller's input: nothing is kept for a backward. */
+  conv_bn_predict(m, &m->conv1, &m->bn1, input, m->bn1.out, true, r);
+  const float *x = stem_maxpool(m, m->bn1.out, r);
+  for (int32_t b = 0; b < m->block_count; b++) {
+    block_predict(m, &m->blocks[b], x, r);
+    x = m->blocks[b].out;
+  }
+  head_forward(m, x, logits, r);
+}
+
 static void predict_range(void *context, int32_t range) {
   const predict_job *job = context;
   lb_model *m = job->m;
@@ -763,13 +736,7 @@ static void predict_range(void *context, int32_t range) {
                    job->batch,
                    m->range_workspace + range * m->range_workspace_floats,
                    range == 0};
-  conv_range(m, &m->conv1, &m->bn1, job->input, m->bn1.out, true, &r);
-  const float *x = stem_maxpool(m, m->bn1.out, &r);
-  for (int32_t b = 0; b < m->block_count; b++) {
-    block_range(m, &m->blocks[b], x, &r);
-    x = m->blocks[b].out;
-  }
-  head_forward(m, x, job->logits, &r);
+  predict_images(m, job->input, job->logits, &r);
 }
 
 /* Ranges of images for a batch: one per thread, at most
@@ -811,7 +778,9 @@ lb_status lb_model_predict(lb_model *m, const float *input, int64_t batch,
   int32_t ranges = predict_ranges(batch);
   /* Without room for the prepared weights, layer by layer needs none. */
   if (ranges == 1 || !prepare_or_keep_error(m, ranges)) {
-    predict_by_layers(m, input, batch, logits);
+    /* Layer after layer, each split over the library's threads. */
+    image_range all = whole_batch(batch);
+    predict_images(m, input, logits, &all);
     return LB_OK;
   }
   prepare_weights(m, ranges);
