@@ -1159,13 +1159,11 @@ static void forward_images_range(void *context, int32_t range) {
 /* Weights prepared in two halves of the output channels, each channel
  * scaled (as a folded batch norm), then `ranges` ranges, for a geometry
  * validated at `validated` threads: the naive forward of the scaled
- * weights, by the algorithm `expected`. */
+ * weights, by `algorithm`. */
 static void check_forward_images(const conv_case *c, int32_t validated,
                                  int32_t ranges,
-                                 lb_conv2d_algorithm expected) {
+                                 lb_conv2d_algorithm algorithm) {
   lb_conv2d_geometry g = geometry_at_threads(c, validated);
-  lb_conv2d_algorithm algorithm = lb_conv2d_algorithm_of(&g);
-  assert_int_equal(algorithm, expected);
   conv_run run = random_run(&g, c->bias, 50);
   float *scale = random_floats(g.out_channels, 51);
   float *prepared = nan_floats(lb_conv2d_prepared_floats(&g, algorithm));
@@ -1203,16 +1201,18 @@ static void check_forward_images(const conv_case *c, int32_t validated,
   free_run(&run);
 }
 
-/* Winograd's shapes go to Winograd unless LOSSBAL_CONV=gemm says not. */
-static lb_conv2d_algorithm winograd_unless_switched_off(void) {
-  const char *setting = getenv("LOSSBAL_CONV");
-  return setting && strcmp(setting, "gemm") == 0 ? LB_CONV2D_GEMM
-                                                 : LB_CONV2D_WINOGRAD;
-}
+/* Shapes for F(4x4, 3x3) alone: tiles cut at the right and bottom edges
+ * (7x11, 6x6, 1x5), and two blocks of 256 4x4 images in one range. */
+static const conv_case winograd_4x4_cases[] = {
+    {11, 3, 7, 11, 5, 3, 3, 1, 1, 1, 1, true},
+    {4, 8, 6, 6, 12, 3, 3, 1, 1, 1, 1, false},
+    {2, 4, 1, 5, 6, 3, 3, 1, 1, 1, 1, true},
+    {300, 8, 4, 4, 8, 3, 3, 1, 1, 1, 1, true},
+};
 
 /* The GEMM path's shapes (in place, lowered, strided, blocks of several
- * images) and Winograd's, in 1 to 4 ranges, validated at 1 thread (the
- * widest blocks) and at 2. */
+ * images) and Winograd's, by F(2x2, 3x3) and by F(4x4, 3x3), in 1 to 4
+ * ranges, validated at 1 thread (the widest blocks) and at 2. */
 static void test_forward_images_of_prepared_weights_match_reference(
     void **state) {
   (void)state;
@@ -1225,10 +1225,56 @@ static void test_forward_images_of_prepared_weights_match_reference(
       for (size_t i = 0;
            i < sizeof winograd_range_cases / sizeof *winograd_range_cases;
            i++)
-        if (winograd_range_cases[i].batch >= ranges)
+        if (winograd_range_cases[i].batch >= ranges) {
           check_forward_images(&winograd_range_cases[i], validated, ranges,
-                               winograd_unless_switched_off());
+                               LB_CONV2D_WINOGRAD);
+          check_forward_images(&winograd_range_cases[i], validated, ranges,
+                               LB_CONV2D_WINOGRAD_4X4);
+        }
+      for (size_t i = 0;
+           i < sizeof winograd_4x4_cases / sizeof *winograd_4x4_cases; i++)
+        if (winograd_4x4_cases[i].batch >= ranges)
+          check_forward_images(&winograd_4x4_cases[i], validated, ranges,
+                               LB_CONV2D_WINOGRAD_4X4);
     }
+}
+
+/* The algorithm of a shape for the forward of prepared weights, as
+ * LOSSBAL_CONV leaves it: gemm (no Winograd), winograd2x2 (no F(4x4)) or
+ * unset. */
+static lb_conv2d_algorithm expected_algorithm(lb_conv2d_algorithm shape) {
+  const char *setting = getenv("LOSSBAL_CONV");
+  if (shape == LB_CONV2D_GEMM || (setting && strcmp(setting, "gemm") == 0))
+    return LB_CONV2D_GEMM;
+  if (setting && strcmp(setting, "winograd2x2") == 0)
+    return LB_CONV2D_WINOGRAD;
+  return shape;
+}
+
+/* F(4x4, 3x3) for images up to 12x12 that its 4-pixel tiles cover as
+ * tightly as 2-pixel ones, F(2x2, 3x3) for larger or loosely covered ones
+ * (14x14, 9x9), GEMM for strided layers and few channels. */
+static void test_prepared_forward_algorithm_follows_the_image_size(
+    void **state) {
+  (void)state;
+  static const struct {
+    conv_case c;
+    lb_conv2d_algorithm shape;
+  } choices[] = {
+      {{4, 64, 4, 4, 64, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4},
+      {{4, 16, 7, 7, 16, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4},
+      {{4, 32, 12, 11, 32, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4},
+      {{4, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD},
+      {{4, 32, 9, 8, 32, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD},
+      {{4, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD},
+      {{4, 16, 8, 8, 32, 3, 3, 2, 2, 1, 1, false}, LB_CONV2D_GEMM},
+      {{4, 3, 8, 8, 16, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_GEMM},
+  };
+  for (size_t i = 0; i < sizeof choices / sizeof *choices; i++) {
+    lb_conv2d_geometry g = geometry_at_threads(&choices[i].c, 2);
+    assert_int_equal(lb_conv2d_algorithm_of(&g),
+                     expected_algorithm(choices[i].shape));
+  }
 }
 
 int main(void) {
@@ -1275,6 +1321,8 @@ int main(void) {
           test_winograd_workspace_never_shrinks_as_the_batch_grows),
       cmocka_unit_test(
           test_forward_images_of_prepared_weights_match_reference),
+      cmocka_unit_test(
+          test_prepared_forward_algorithm_follows_the_image_size),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -108,7 +108,8 @@ void lb_conv2d_backward(const lb_conv2d_geometry *g, const float *input,
  *    that no other call uses meanwhile. */
 typedef enum lb_conv2d_algorithm {
   LB_CONV2D_GEMM = 0,     /* im2col + GEMM (conv2d.c) */
-  LB_CONV2D_WINOGRAD = 1  /* F(2x2, 3x3) (conv_winograd.c) */
+  LB_CONV2D_WINOGRAD = 1, /* F(2x2, 3x3) (conv_winograd.c) */
+  LB_CONV2D_WINOGRAD_4X4 = 2 /* F(4x4, 3x3), forward only (conv_winograd4.c) */
 } lb_conv2d_algorithm;
 
 lb_conv2d_algorithm lb_conv2d_algorithm_of(const lb_conv2d_geometry *g);

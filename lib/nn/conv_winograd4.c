@@ -1,0 +1,411 @@
+/* Winograd F(4x4, 3x3) forward of prepared filters (Lavin and Gray, "Fast
+ * Algorithms for Convolutional Neural Networks", 2016), for inference: see
+ * conv_winograd4.h.
+ *
+ * The output is cut into 4x4 tiles; tile t of a channel reads the 6x6
+ * input patch around it. With the transforms (interpolation points 0, 1,
+ * -1, 2, -2 and infinity)
+ *   U = G g G^T      (each 3x3 filter g becomes 6x6),
+ *   V = B^T d B      (each 6x6 input patch d),
+ *   Y = A^T M A      (each 6x6 product M becomes the 4x4 output tile),
+ * the convolution is, for each of the 36 positions k of a 6x6 tile, one
+ * GEMM over the channels:  M_k [Co, T] = U_k [Co, Ci] * V_k [Ci, T].
+ * Against F(2x2, 3x3) (conv_winograd.c) that is 2.25 multiplications per
+ * output and input channel instead of 4, and a V and an M of 2.25 floats
+ * per output pixel instead of 4: fewer products and less memory for the
+ * transforms to write and the products to read. The price is rounding:
+ * the transforms' coefficients (up to 8, and 1/6 and 1/24 in G, which
+ * floats do not hold exactly) round more than F(2x2)'s (0, 1 and 1/2),
+ * which is why training, whose gradients the parity tests hold to
+ * PyTorch's, keeps F(2x2); the tests hold this forward to the direct sum
+ * within 1e-5 of the output's scale.
+ *
+ * One call does images [first, first + count) on the calling thread, in
+ * blocks of whole images with at least MIN_COLUMNS tiles (the GEMMs'
+ * columns) when the range has that many. For each block:
+ *  1. each input channel's planes are copied into zero-padded planes whose
+ *     height and width are 4 * tiles + 2, so no patch needs a test at the
+ *     edges (the borders are cleared once per call and never written);
+ *     V's column t * images + b is then tile t of image b;
+ *  2. tile by tile, B^T along the patch's rows then down its columns, each
+ *     step one loop across the block's images (the padded planes hold the
+ *     images side by side, pixel by pixel), into V's rows;
+ *  3. the 36 products, on this thread (lb_sgemm_serial());
+ *  4. per output channel, tile by tile: A^T down M's columns, then along
+ *     the rows, plus the bias, across the images, then the 4x4 tile of
+ *     each image into its output plane.
+ * The arithmetic of each tile is the same whatever the block and the
+ * range, so a thread count gives the same bits as any other.
+ */
+#include "conv_winograd4.h"
+
+#include "../core/core_internal.h"
+#include "../core/vector_kernel.h"
+
+#include <string.h>
+
+/* Positions of a transformed 6x6 tile: the number of GEMMs. */
+#define TILE_TAPS 36
+/* Side of a transformed tile, and of an output tile. */
+#define PATCH 6
+#define TILE 4
+
+/* Fewest GEMM columns (tiles) per block, when the range has them. Narrower
+ * products run below OpenBLAS's best rate; wider blocks leave the L2. */
+#define MIN_COLUMNS 256
+
+/* Images a vector of the transforms holds (AVX2: 8 floats). */
+#define IMAGE_VECTOR 8
+
+/* Floats per image of a tile's scratch: B^T d (36), or A^T M (24) and the
+ * output tile (16). */
+#define TILE_SCRATCH 40
+
+/* ---- sizes --------------------------------------------------------------- */
+
+static int64_t tile_rows(const lb_conv2d_geometry *g) {
+  return (g->out_h + TILE - 1) / TILE;
+}
+
+static int64_t tile_cols(const lb_conv2d_geometry *g) {
+  return (g->out_w + TILE - 1) / TILE;
+}
+
+static int64_t tiles_per_image(const lb_conv2d_geometry *g) {
+  return tile_rows(g) * tile_cols(g);
+}
+
+static int64_t padded_height(const lb_conv2d_geometry *g) {
+  return TILE * tile_rows(g) + 2;
+}
+
+static int64_t padded_width(const lb_conv2d_geometry *g) {
+  return TILE * tile_cols(g) + 2;
+}
+
+static int64_t padded_floats(const lb_conv2d_geometry *g) {
+  return padded_height(g) * padded_width(g);
+}
+
+/* Images per block: enough for MIN_COLUMNS tiles, a multiple of
+ * IMAGE_VECTOR (the transforms' vectors run across the block's images), at
+ * most the batch. */
+static int64_t images_per_block(const lb_conv2d_geometry *g) {
+  int64_t tiles = tiles_per_image(g);
+  int64_t images = (MIN_COLUMNS + tiles - 1) / tiles;
+  images = (images + IMAGE_VECTOR - 1) / IMAGE_VECTOR * IMAGE_VECTOR;
+  return images < g->batch ? images : g->batch;
+}
+
+static int64_t block_columns(const lb_conv2d_geometry *g) {
+  return images_per_block(g) * tiles_per_image(g);
+}
+
+/* The workspace of a range: V [36, Ci, N], M [36, Co, N] and the padded
+ * planes of a block's images, N the block's columns. */
+typedef struct workspace_parts {
+  float *v, *m, *padded, *tile;
+} workspace_parts;
+
+static int64_t v_floats(const lb_conv2d_geometry *g) {
+  return TILE_TAPS * g->in_channels * block_columns(g);
+}
+
+static int64_t m_floats(const lb_conv2d_geometry *g) {
+  return TILE_TAPS * g->out_channels * block_columns(g);
+}
+
+static workspace_parts parts_of(const lb_conv2d_geometry *g,
+                                float *workspace) {
+  float *padded = workspace + v_floats(g) + m_floats(g);
+  workspace_parts parts = {workspace, workspace + v_floats(g), padded,
+                           padded + images_per_block(g) * padded_floats(g)};
+  return parts;
+}
+
+int64_t lb_winograd4_prepared_floats(const lb_conv2d_geometry *g) {
+  return TILE_TAPS * g->out_channels * g->in_channels;
+}
+
+size_t lb_winograd4_images_workspace_bytes(const lb_conv2d_geometry *g) {
+  int64_t floats = v_floats(g) + m_floats(g) +
+                   images_per_block(g) * (padded_floats(g) + TILE_SCRATCH);
+  return (size_t)floats * sizeof(float);
+}
+
+/* ---- the filters --------------------------------------------------------- */
+
+/* Filters transformed together: the loops below run across a group, and
+ * its arrays fill 12 KB on the stack. */
+#define FILTER_GROUP 64
+
+/* G, 6x3, row a: the filter's values at interpolation point a. */
+static const float filter_points[PATCH][3] = {
+    {1.0f / 4, 0, 0},
+    {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+    {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+    {1.0f / 24, 1.0f / 12, 1.0f / 6},
+    {1.0f / 24, -1.0f / 12, 1.0f / 6},
+    {0, 0, 1}};
+
+/* u[a*6 + d][f] = (G g_f G^T)[a][d] for the n filters g[9][f]. */
+LB_VECTOR_KERNEL
+static void transform_filters(float g[9][FILTER_GROUP], int64_t n,
+                              float u[TILE_TAPS][FILTER_GROUP]) {
+  float half[PATCH][3][FILTER_GROUP];
+  for (int a = 0; a < PATCH; a++)
+    for (int c = 0; c < 3; c++)
+      for (int64_t f = 0; f < n; f++)
+        half[a][c][f] = filter_points[a][0] * g[c][f] +
+                        filter_points[a][1] * g[3 + c][f] +
+                        filter_points[a][2] * g[6 + c][f];
+  for (int a = 0; a < PATCH; a++)
+    for (int d = 0; d < PATCH; d++)
+      for (int64_t f = 0; f < n; f++)
+        u[a * PATCH + d][f] = half[a][0][f] * filter_points[d][0] +
+                              half[a][1][f] * filter_points[d][1] +
+                              half[a][2][f] * filter_points[d][2];
+}
+
+/* The n filters from filter `first` of weight [Co, Ci, 3, 3] (filter
+ * o * Ci + i), each times its output channel's scale (scale NULL: 1),
+ * into U [36, Co, Ci]. */
+static void prepare_group(const lb_conv2d_geometry *g, const float *weight,
+                          const float *scale, int64_t first, int64_t n,
+                          float *prepared) {
+  int64_t filters = g->out_channels * g->in_channels;
+  float taps[9][FILTER_GROUP], u[TILE_TAPS][FILTER_GROUP];
+  for (int64_t f = 0; f < n; f++) {
+    const float *filter = weight + (first + f) * 9;
+    float by = scale ? scale[(first + f) / g->in_channels] : 1.0f;
+    for (int t = 0; t < 9; t++)
+      taps[t][f] = filter[t] * by;
+  }
+  transform_filters(taps, n, u);
+  for (int k = 0; k < TILE_TAPS; k++)
+    memcpy(prepared + k * filters + first, u[k], (size_t)n * sizeof(float));
+}
+
+void lb_winograd4_prepare(const lb_conv2d_geometry *g, const float *weight,
+                          const float *scale, int64_t first, int64_t end,
+                          float *prepared) {
+  int64_t from = first * g->in_channels, to = end * g->in_channels;
+  for (int64_t at = from; at < to; at += FILTER_GROUP)
+    prepare_group(g, weight, scale, at,
+                  to - at < FILTER_GROUP ? to - at : FILTER_GROUP, prepared);
+}
+
+/* ---- the 1-D transforms -------------------------------------------------- */
+
+/* B^T on 6 values, written once for the tile-by-tile step and the
+ * vectorised loop so both round alike. */
+#define INPUT_1D(x0, x1, x2, x3, x4, x5, y0, y1, y2, y3, y4, y5)              \
+  do {                                                                         \
+    float sum_12_ = (x1) + (x2), diff_12_ = (x1) - (x2);                       \
+    float outer_ = (x4) - (x2), inner_ = (x3) - (x1);                          \
+    (y0) = 4.0f * (x0) - 5.0f * (x2) + (x4);                                   \
+    (y1) = ((x3) + (x4)) - 4.0f * sum_12_;                                     \
+    (y2) = ((x4) - (x3)) + 4.0f * diff_12_;                                    \
+    (y3) = outer_ + 2.0f * inner_;                                             \
+    (y4) = outer_ - 2.0f * inner_;                                             \
+    (y5) = 4.0f * (x1) - 5.0f * (x3) + (x5);                                   \
+  } while (0)
+
+/* A^T on 6 values: 4 out. */
+#define OUTPUT_1D(x0, x1, x2, x3, x4, x5, y0, y1, y2, y3)                     \
+  do {                                                                         \
+    float sum_12_ = (x1) + (x2), diff_12_ = (x1) - (x2);                       \
+    float sum_34_ = (x3) + (x4), diff_34_ = (x3) - (x4);                       \
+    (y0) = (x0) + sum_12_ + sum_34_;                                           \
+    (y1) = diff_12_ + 2.0f * diff_34_;                                         \
+    (y2) = sum_12_ + 4.0f * sum_34_;                                           \
+    (y3) = diff_12_ + 8.0f * diff_34_ + (x5);                                  \
+  } while (0)
+
+/* ---- the input transform ------------------------------------------------- */
+
+/* The padded planes of a block hold its images side by side: pixel (y, x)
+ * of image b of the block at [(y * padded width + x) * per_block + b], so
+ * that a tile's pixel over the block's images is one contiguous run, the
+ * vector of the loops below. */
+
+/* Copies channel `channel` of images [image, image + images) into the
+ * interiors of the padded planes (their borders stay 0). */
+static void pad_channel(const lb_conv2d_geometry *g, const float *input,
+                        int64_t image, int64_t images, int64_t channel,
+                        float *padded) {
+  int64_t width = padded_width(g), stride = images_per_block(g);
+  int64_t pixels = g->in_h * g->in_w;
+  for (int64_t b = 0; b < images; b++) {
+    const float *from =
+        input + ((image + b) * g->in_channels + channel) * pixels;
+    for (int64_t y = 0; y < g->in_h; y++) {
+      float *to = padded + ((y + 1) * width + 1) * stride + b;
+      for (int64_t x = 0; x < g->in_w; x++)
+        to[x * stride] = from[y * g->in_w + x];
+    }
+  }
+}
+
+/* Where V's or M's 36 rows of one channel and one tile start, and how far
+ * apart they are. */
+typedef struct tap_rows {
+  float *first;
+  int64_t step;
+} tap_rows;
+
+/* V = B^T d B for one tile over n images: patch points at pixel (0, 0) of
+ * its 6x6 patch, `row` floats from one patch row to the next and `stride`
+ * from one pixel to the next; h is room for 36 x stride floats. */
+LB_VECTOR_KERNEL
+static void input_tile(const float *restrict patch, int64_t row,
+                       int64_t stride, int64_t n, float *restrict h,
+                       tap_rows v) {
+  for (int i = 0; i < PATCH; i++) {
+    const float *restrict x = patch + i * row;
+    float *restrict y = h + i * PATCH * stride;
+    LB_ELEMENTWISE_LOOP
+    for (int64_t b = 0; b < n; b++)
+      INPUT_1D(x[b], x[stride + b], x[2 * stride + b], x[3 * stride + b],
+               x[4 * stride + b], x[5 * stride + b], y[b], y[stride + b],
+               y[2 * stride + b], y[3 * stride + b], y[4 * stride + b],
+               y[5 * stride + b]);
+  }
+  int64_t down = PATCH * stride, tap = v.step;
+  for (int l = 0; l < PATCH; l++) {
+    const float *restrict x = h + l * stride;
+    float *restrict y = v.first + l * tap;
+    LB_ELEMENTWISE_LOOP
+    for (int64_t b = 0; b < n; b++)
+      INPUT_1D(x[b], x[down + b], x[2 * down + b], x[3 * down + b],
+               x[4 * down + b], x[5 * down + b], y[b], y[PATCH * tap + b],
+               y[2 * PATCH * tap + b], y[3 * PATCH * tap + b],
+               y[4 * PATCH * tap + b], y[5 * PATCH * tap + b]);
+  }
+}
+
+/* V's columns for channel `channel` of a block of `images` images whose
+ * planes of that channel are in `padded`: column t * images + b is tile t
+ * of image b. */
+static void transform_channel(const lb_conv2d_geometry *g,
+                              const float *padded, int64_t channel,
+                              int64_t images, float *h, float *v) {
+  int64_t stride = images_per_block(g), row = padded_width(g) * stride;
+  int64_t n = block_columns(g);
+  for (int64_t ty = 0; ty < tile_rows(g); ty++)
+    for (int64_t tx = 0; tx < tile_cols(g); tx++) {
+      int64_t tile = ty * tile_cols(g) + tx;
+      const float *patch = padded + ty * TILE * row + tx * TILE * stride;
+      tap_rows rows = {v + channel * n + tile * images, g->in_channels * n};
+      input_tile(patch, row, stride, images, h, rows);
+    }
+}
+
+/* ---- the output transform ------------------------------------------------ */
+
+/* y = A^T M A + bias for one tile over n images, M's 36 rows from m;
+ * q is room for 24 x stride floats, y for 16 x stride: value (r, c) of
+ * image b at y[(r * 4 + c) * stride + b]. */
+LB_VECTOR_KERNEL
+static void output_tile(tap_rows m, int64_t stride, int64_t n, float bias,
+                        float *restrict q, float *restrict y) {
+  int64_t tap = m.step;
+  for (int l = 0; l < PATCH; l++) {
+    const float *restrict x = m.first + l * tap;
+    float *restrict to = q + l * stride;
+    int64_t across = PATCH * stride;
+    LB_ELEMENTWISE_LOOP
+    for (int64_t b = 0; b < n; b++)
+      OUTPUT_1D(x[b], x[PATCH * tap + b], x[2 * PATCH * tap + b],
+                x[3 * PATCH * tap + b], x[4 * PATCH * tap + b],
+                x[5 * PATCH * tap + b], to[b], to[across + b],
+                to[2 * across + b], to[3 * across + b]);
+  }
+  for (int r = 0; r < TILE; r++) {
+    const float *restrict x = q + r * PATCH * stride;
+    float *restrict to = y + r * TILE * stride;
+    LB_ELEMENTWISE_LOOP
+    for (int64_t b = 0; b < n; b++) {
+      OUTPUT_1D(x[b], x[stride + b], x[2 * stride + b], x[3 * stride + b],
+                x[4 * stride + b], x[5 * stride + b], to[b],
+                to[stride + b], to[2 * stride + b], to[3 * stride + b]);
+      to[b] += bias;
+      to[stride + b] += bias;
+      to[2 * stride + b] += bias;
+      to[3 * stride + b] += bias;
+    }
+  }
+}
+
+/* Tile (ty, tx) of y (as output_tile() leaves it) into the output planes
+ * of channel `channel` of the block's n images from `image`; a tile past
+ * the edge is cut. */
+static void write_tile(const lb_conv2d_geometry *g, const float *y,
+                       int64_t stride, int64_t n, int64_t ty, int64_t tx,
+                       int64_t image, int64_t channel, float *output) {
+  int64_t pixels = g->out_h * g->out_w;
+  int64_t y0 = ty * TILE, x0 = tx * TILE;
+  int64_t height = g->out_h - y0 < TILE ? g->out_h - y0 : TILE;
+  int64_t width = g->out_w - x0 < TILE ? g->out_w - x0 : TILE;
+  for (int64_t b = 0; b < n; b++) {
+    float *to = output + ((image + b) * g->out_channels + channel) * pixels +
+                y0 * g->out_w + x0;
+    for (int64_t r = 0; r < height; r++)
+      for (int64_t c = 0; c < width; c++)
+        to[r * g->out_w + c] = y[(r * TILE + c) * stride + b];
+  }
+}
+
+/* The output planes of channel `channel` of the block's `images` images
+ * from image `image`, from M. */
+static void output_channel(const lb_conv2d_geometry *g, float *m,
+                           int64_t channel, int64_t images, float bias,
+                           float *q, float *y, int64_t image,
+                           float *output) {
+  int64_t stride = images_per_block(g), n = block_columns(g);
+  for (int64_t ty = 0; ty < tile_rows(g); ty++)
+    for (int64_t tx = 0; tx < tile_cols(g); tx++) {
+      int64_t tile = ty * tile_cols(g) + tx;
+      tap_rows rows = {m + channel * n + tile * images, g->out_channels * n};
+      output_tile(rows, stride, images, bias, q, y);
+      write_tile(g, y, stride, images, ty, tx, image, channel, output);
+    }
+}
+
+/* ---- a block of images --------------------------------------------------- */
+
+static void forward_block(const lb_conv2d_geometry *g, const float *input,
+                          const float *u, const float *bias, float *output,
+                          workspace_parts parts, int64_t image,
+                          int64_t images) {
+  int64_t columns = images * tiles_per_image(g), n = block_columns(g);
+  int64_t ci = g->in_channels, co = g->out_channels;
+  for (int64_t c = 0; c < ci; c++) {
+    pad_channel(g, input, image, images, c, parts.padded);
+    transform_channel(g, parts.padded, c, images, parts.tile, parts.v);
+  }
+  for (int k = 0; k < TILE_TAPS; k++)
+    lb_sgemm_serial(false, false, co, columns, ci, 1.0f, u + k * co * ci, ci,
+                    parts.v + k * ci * n, n, 0.0f, parts.m + k * co * n, n);
+  float *q = parts.tile, *y = parts.tile + 24 * images_per_block(g);
+  for (int64_t o = 0; o < co; o++)
+    output_channel(g, parts.m, o, images, bias ? bias[o] : 0.0f, q, y, image,
+                   output);
+}
+
+void lb_winograd4_forward_images(const lb_conv2d_geometry *g,
+                                 const float *input, const float *prepared,
+                                 const float *bias, float *output,
+                                 float *workspace, int64_t first,
+                                 int64_t count) {
+  workspace_parts parts = parts_of(g, workspace);
+  int64_t per_block = images_per_block(g);
+  /* The planes' borders: the workspace held other layers' data. */
+  memset(parts.padded, 0,
+         (size_t)(per_block * padded_floats(g)) * sizeof(float));
+  for (int64_t image = first; image < first + count; image += per_block) {
+    int64_t images = first + count - image < per_block ? first + count - image
+                                                       : per_block;
+    forward_block(g, input, prepared, bias, output, parts, image, images);
+  }
+}
