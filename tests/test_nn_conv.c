@@ -92,7 +92,8 @@ static int64_t many_cases(conv_case *cases, int64_t capacity) {
       {2, 3, 2, 1, 4, 7, 7, 1, 1, 3, 3, true},
       {1, 16, 8, 9, 16, 2, 2, 3, 3, 0, 0, false},
       {2, 5, 13, 13, 7, 1, 1, 2, 2, 0, 0, true},
-      {1, 2, 1, 17, 3, 1, 3, 1, 1, 0, 1, true}};
+      {1, 2, 1, 17, 3, 1, 3, 1, 1, 0, 1, true},
+      {2, 3, 10, 9, 4, 3, 3, 3, 2, 1, 2, true}}; /* rows 3 apart, pad 2 */
   for (size_t i = 0; i < sizeof corners / sizeof corners[0]; i++)
     cases[count++] = corners[i];
   assert_true(count <= capacity);

@@ -117,8 +117,11 @@ LB_API lb_status lb_model_forward(lb_model *m, const float *input,
  * into the filters, its shift into a bias, as PyTorch's
  * `fuse_conv_bn_eval`): no batch-norm pass over the activations, only a
  * ReLU pass where one follows. The logits equal those of an evaluation-mode
- * lb_model_forward() to rounding (the folded products round differently).
- * Running statistics are untouched and the input is only read.
+ * lb_model_forward() to rounding (the folded products round differently,
+ * and by ranges, below, 3x3 layers on images up to 12x12 use Winograd
+ * F(4x4, 3x3), whose rounding is coarser: the tests hold it within 1e-5 of
+ * the largest logit). Running statistics are untouched and the input is
+ * only read.
  *
  * With several library threads (up to 8 are used this way) and a batch
  * that spreads evenly over them, each thread takes a range of the images
@@ -127,10 +130,11 @@ LB_API lb_status lb_model_forward(lb_model *m, const float *input,
  * needs the folded (and for Winograd layers transformed) weights of every
  * layer at once and a workspace per thread: a block of memory the first
  * such call allocates and the model keeps until a larger shape or thread
- * count needs more or the model is freed (about 1.8 times the 3x3 filters
- * plus a workspace per thread: for ResNet-18 on 1x28x28, batch 64, two
- * threads, 108 MB at width 64, whose weights take 45 MB, and 13 MB at
- * width 16, 2.8 MB). If it cannot be
+ * count needs more or the model is freed (the 3x3 filters' Winograd
+ * transforms, 16 floats for each 9, or 36 on images up to 12x12, plus a
+ * workspace per thread: for ResNet-18 on 1x28x28, batch 64, two threads,
+ * 182 MB at width 64, whose weights take 45 MB, and 18 MB at width 16,
+ * 2.8 MB). If it cannot be
  * allocated, the call goes layer by layer as with one thread, which needs
  * no memory beyond that of a forward of the same shape, and still
  * succeeds. A given thread count and batch give the same bits every time

@@ -53,6 +53,7 @@
 #include "conv_winograd4.h"
 
 #include "../core/core_internal.h"
+#include "../core/vector_kernel.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -402,6 +403,19 @@ static span inside_input(int64_t out, int64_t in, int64_t stride,
   return (span){begin, end};
 }
 
+/* out[r * out_step + i] = in[r * in_step + 2 * i] for i in [0, count) and
+ * r in [0, rows): the rows of an im2col row at stride 2 in width (the
+ * ResNets' downsampling layers), one call for all of them, the stride a
+ * constant so that the loop vectorises. */
+LB_VECTOR_KERNEL
+static void gather_rows_every_other(float *restrict out, int64_t out_step,
+                                    const float *restrict in, int64_t in_step,
+                                    int64_t rows, int64_t count) {
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t i = 0; i < count; i++)
+      out[r * out_step + i] = in[r * in_step + 2 * i];
+}
+
 /* out[i] = in[first + i * stride] for i in [0, count). */
 static void gather(float *restrict out, const float *restrict in, int64_t first,
                    int64_t count, int64_t stride) {
@@ -423,22 +437,47 @@ static void scatter_add(float *restrict out, const float *restrict in,
   for (int64_t i = 0; i < count; i++) out[first + i * stride] += in[i];
 }
 
+/* Which output positions of one kernel offset (ki, kj) read the input
+ * rather than the padding, and where the first of them reads. */
+typedef struct offset_spans {
+  span rows, cols;
+  int64_t first_col;
+  bool padded; /* some output position reads the padding */
+} offset_spans;
+
+static offset_spans spans_of_offset(const lb_conv2d_geometry *g, int64_t ki,
+                                    int64_t kj) {
+  offset_spans o;
+  o.rows = inside_input(g->out_h, g->in_h, g->stride_h, ki - g->pad_h);
+  o.cols = inside_input(g->out_w, g->in_w, g->stride_w, kj - g->pad_w);
+  o.first_col = o.cols.begin * g->stride_w + kj - g->pad_w;
+  o.padded = o.rows.end - o.rows.begin < g->out_h ||
+             o.cols.end - o.cols.begin < g->out_w;
+  return o;
+}
+
 /* The P entries of one image in one row of a column matrix, for the kernel
  * offset (ki, kj) over one input channel `plane`: row[ho * out_w + wo] is
  * the pixel at (ho * stride_h + ki - pad_h, wo * stride_w + kj - pad_w), or
  * 0 where that lies in the padding. A row with padding is zeroed whole
  * first: one memset costs less than two short ones per copied stretch. */
 static void im2col_row(const lb_conv2d_geometry *g, const float *plane,
-                       int64_t ki, int64_t kj, float *row) {
-  span rows = inside_input(g->out_h, g->in_h, g->stride_h, ki - g->pad_h);
-  span cols = inside_input(g->out_w, g->in_w, g->stride_w, kj - g->pad_w);
-  int64_t first_col = cols.begin * g->stride_w + kj - g->pad_w;
-  if (rows.end - rows.begin < g->out_h || cols.end - cols.begin < g->out_w)
+                       int64_t ki, const offset_spans *o, float *row) {
+  if (o->padded)
     memset(row, 0, (size_t)out_pixels(g) * sizeof(float));
-  for (int64_t ho = rows.begin; ho < rows.end; ho++)
-    gather(row + ho * g->out_w + cols.begin,
-           plane + (ho * g->stride_h + ki - g->pad_h) * g->in_w, first_col,
-           cols.end - cols.begin, g->stride_w);
+  if (g->stride_w == 2) {
+    gather_rows_every_other(
+        row + o->rows.begin * g->out_w + o->cols.begin, g->out_w,
+        plane + (o->rows.begin * g->stride_h + ki - g->pad_h) * g->in_w +
+            o->first_col,
+        g->stride_h * g->in_w, o->rows.end - o->rows.begin,
+        o->cols.end - o->cols.begin);
+    return;
+  }
+  for (int64_t ho = o->rows.begin; ho < o->rows.end; ho++)
+    gather(row + ho * g->out_w + o->cols.begin,
+           plane + (ho * g->stride_h + ki - g->pad_h) * g->in_w, o->first_col,
+           o->cols.end - o->cols.begin, g->stride_w);
 }
 
 /* The transpose of im2col_row() over the kernel_h * kernel_w rows of one
@@ -488,14 +527,22 @@ static void lower_chunk(void *context, int32_t chunk) {
   const lb_conv2d_geometry *g = job->g;
   int64_t taps = g->kernel_h * g->kernel_w, p = out_pixels(g);
   span items = chunk_items(job, chunk);
+  /* Items go image by image within a row of the column matrix: the
+   * offset's spans change with the row only. */
+  int64_t image = items.begin % job->images, row = items.begin / job->images;
+  offset_spans o = {{0, 0}, {0, 0}, 0, false};
   for (int64_t item = items.begin; item < items.end; item++) {
-    int64_t image = item % job->images, row = item / job->images;
-    int64_t channel = row / taps, tap = row % taps;
+    int64_t channel = row / taps, tap = row % taps, ki = tap / g->kernel_w;
+    if (item == items.begin || image == 0)
+      o = spans_of_offset(g, ki, tap % g->kernel_w);
     im2col_row(g,
                job->input + image * input_image_size(g) +
                    channel * g->in_h * g->in_w,
-               tap / g->kernel_w, tap % g->kernel_w,
-               job->columns + (row * job->images + image) * p);
+               ki, &o, job->columns + (row * job->images + image) * p);
+    if (++image == job->images) {
+      image = 0;
+      row++;
+    }
   }
 }
 

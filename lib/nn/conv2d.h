@@ -90,11 +90,14 @@ void lb_conv2d_backward(const lb_conv2d_geometry *g, const float *input,
  * for a caller that runs whole ranges of a network side by side
  * (lb_model_predict()), with weights prepared once for all the ranges:
  *
- *  - lb_conv2d_algorithm_of(): the algorithm lb_conv2d_forward() would use
- *    now (it reads LOSSBAL_CONV); the caller keeps it and passes it to the
- *    functions below, so that preparing and computing always agree;
+ *  - lb_conv2d_algorithm_of(): the algorithm for this forward now (it
+ *    reads LOSSBAL_CONV): that of lb_conv2d_forward(), except that
+ *    F(4x4, 3x3) takes Winograd's layers on images where it pays off
+ *    (conv2d.c); the caller keeps it and passes it to the functions below,
+ *    so that preparing and computing always agree;
  *  - lb_conv2d_prepared_floats(): the floats of the prepared weights (the
- *    weights themselves, or Winograd's transformed filters);
+ *    weights themselves, or Winograd's transformed filters: 16 or 36 per
+ *    3x3 filter);
  *  - lb_conv2d_images_workspace_bytes(): the workspace of one range (each
  *    range has its own, which it may use for every layer in turn);
  *  - lb_conv2d_prepare(): prepares output channels [first, end) of weight,
