@@ -808,6 +808,78 @@ static void test_predict_matches_eval_forward(void **state) {
   assert_int_equal(lb_set_num_threads(threads), LB_OK);
 }
 
+/* Predicts after a NaN is written into the first convolution's prepared
+ * weights: NaN logits when the call kept them, the evaluation forward's
+ * logits (to rounding) when it prepared them again. */
+static bool predict_kept_scribble(lb_model *m, const small_setup *s) {
+  float logits[10], want[10];
+  m->conv1.prepared[0] = NAN;
+  assert_int_equal(lb_model_predict(m, s->x, s->batch, s->h, s->w, logits),
+                   LB_OK);
+  if (isnan(logits[0]))
+    return true;
+  eval_logits(m, s, want);
+  if (relative_gap(logits, want, 10) > 1e-5)
+    fail_msg("predict deviates from the eval forward by %.3g",
+             relative_gap(logits, want, 10));
+  return false;
+}
+
+/* By ranges, the prepared weights are kept from one call to the next, and
+ * prepared again after whatever changes the weights or the batch norms'
+ * values: a training-mode forward (running statistics), an optimizer step,
+ * a load. */
+static void test_predict_prepares_again_after_parameters_change(
+    void **state) {
+  (void)state;
+  small_setup s = small();
+  int32_t threads = lb_get_num_threads();
+  assert_int_equal(lb_set_num_threads(2), LB_OK);
+  lb_model *m = create(s.cfg, 5), *other = create(s.cfg, 6);
+  float logits[10], grad[10];
+  assert_int_equal(lb_model_predict(m, s.x, s.batch, s.h, s.w, logits),
+                   LB_OK);
+  if (!expect_ranges(s.batch)) { /* LOSSBAL_GEMM=openblas: nothing kept */
+    assert_null(m->prepared);
+    goto done;
+  }
+  assert_true(predict_kept_scribble(m, &s));
+
+  assert_int_equal(lb_model_set_training(m, 1), LB_OK);
+  assert_int_equal(lb_model_forward(m, s.x, s.batch, s.h, s.w, logits),
+                   LB_OK);
+  assert_false(predict_kept_scribble(m, &s));
+
+  assert_true(predict_kept_scribble(m, &s)); /* nothing changed since */
+
+  lb_optimizer *o = NULL;
+  assert_int_equal(lb_sgd_create(m, &o), LB_OK);
+  for (int i = 0; i < 10; i++)
+    grad[i] = 0.1f * (float)(i % 3 - 1);
+  assert_int_equal(lb_model_set_training(m, 1), LB_OK);
+  assert_int_equal(lb_model_forward(m, s.x, s.batch, s.h, s.w, logits),
+                   LB_OK);
+  assert_int_equal(lb_model_backward(m, grad), LB_OK);
+  assert_false(predict_kept_scribble(m, &s)); /* the forward's statistics */
+  assert_true(predict_kept_scribble(m, &s));
+  assert_int_equal(lb_optimizer_step(o), LB_OK);
+  assert_false(predict_kept_scribble(m, &s));
+  lb_optimizer_free(o);
+
+  char path[512];
+  scratch_path(path, sizeof path, "prepared.safetensors");
+  assert_int_equal(lb_model_save_safetensors(other, path), LB_OK);
+  assert_true(predict_kept_scribble(m, &s));
+  assert_int_equal(lb_model_load_safetensors(m, path), LB_OK);
+  assert_false(predict_kept_scribble(m, &s));
+  remove(path);
+done:
+  lb_model_free(m);
+  lb_model_free(other);
+  free(s.x);
+  assert_int_equal(lb_set_num_threads(threads), LB_OK);
+}
+
 /* By ranges, a thread count gives the same bits every time, whichever
  * thread is faster (each range writes its own images only). */
 static void test_predict_by_ranges_repeats(void **state) {
@@ -1129,6 +1201,7 @@ int main(void) {
       cmocka_unit_test(test_predict_bad_arguments),
       cmocka_unit_test(test_predict_by_ranges_memory),
       cmocka_unit_test(test_predict_by_ranges_repeats),
+      cmocka_unit_test(test_predict_prepares_again_after_parameters_change),
       cmocka_unit_test(test_predict_profile_by_ranges_counts_every_layer),
       cmocka_unit_test(test_profile_counts_every_layer),
       cmocka_unit_test(test_profile_bad_arguments),

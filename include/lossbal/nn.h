@@ -125,19 +125,22 @@ LB_API lb_status lb_model_forward(lb_model *m, const float *input,
  *
  * With several library threads (up to 8 are used this way) and a batch
  * that spreads evenly over them, each thread takes a range of the images
- * through the whole network, so the threads meet twice per call (once the
- * weights are prepared, and at the end) instead of at every layer. That
- * needs the folded (and for Winograd layers transformed) weights of every
- * layer at once and a workspace per thread: a block of memory the first
- * such call allocates and the model keeps until a larger shape or thread
- * count needs more or the model is freed (the 3x3 filters' Winograd
+ * through the whole network, so the threads meet at most twice per call
+ * (once the weights are prepared, and at the end) instead of at every
+ * layer. That needs the folded (and for Winograd layers transformed)
+ * weights of every layer at once and a workspace per thread: a block of
+ * memory the first such call allocates and the model keeps until a larger
+ * shape or thread count needs more or the model is freed. The prepared
+ * weights are kept from one call to the next, and prepared again only
+ * after the weights or batch norm values change (lb_optimizer_step(), a
+ * training-mode lb_model_forward(), a load) or a new image size calls for
+ * another algorithm. (The block holds the 3x3 filters' Winograd
  * transforms, 16 floats for each 9, or 36 on images up to 12x12, plus a
  * workspace per thread: for ResNet-18 on 1x28x28, batch 64, two threads,
  * 182 MB at width 64, whose weights take 45 MB, and 18 MB at width 16,
- * 2.8 MB). If it cannot be
- * allocated, the call goes layer by layer as with one thread, which needs
- * no memory beyond that of a forward of the same shape, and still
- * succeeds. A given thread count and batch give the same bits every time
+ * 2.8 MB.) If it cannot be allocated, the call goes layer by layer as with
+ * one thread, which needs no memory beyond that of a forward of the same
+ * shape, and still succeeds. A given thread count and batch give the same bits every time
  * (unless such an allocation fails: layer by layer rounds differently).
  *
  * @param m the model.

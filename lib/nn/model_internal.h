@@ -52,7 +52,8 @@ typedef struct lb_model_conv {
    * (lb_conv2d_prepare()), the folded bias and the scale [out] of each
    * output channel; in the model's `prepared` block. */
   float *prepared, *prepared_bias, *prepared_scale;
-  lb_conv2d_algorithm algorithm; /* that the prepared weights are for */
+  lb_conv2d_algorithm algorithm; /* of this call's preparing and ranges */
+  lb_conv2d_algorithm prepared_algorithm; /* that `prepared` holds */
 } lb_model_conv;
 
 /* A BatchNorm2d, its gradients, saved statistics and (where kept) output. */
@@ -118,6 +119,11 @@ struct lb_model {
   size_t prepared_bytes;
   float *range_workspace;         /* in `prepared`: one workspace per range */
   int64_t range_workspace_floats; /* each */
+  /* The prepared weights are kept from one call to the next while they
+   * hold: parameters_version counts the changes of the weights and batch
+   * norm values (lb_model_parameters_changed()), prepared_version is the
+   * count they were prepared at (0: never, or the block moved). */
+  uint64_t parameters_version, prepared_version;
 
   bool training;
   bool forward_valid;    /* a backward may follow */
@@ -145,5 +151,10 @@ void lb_model_describe_tensors(const lb_model *m, lb_st_tensor *list);
  * files that hold other data too). `who` starts the messages. */
 lb_status lb_model_load_st(lb_model *m, const lb_st_file *file,
                            bool ignore_extra, const char *who);
+
+/* To be called by whatever writes the model's weights or batch norm values
+ * (an optimizer step, a training-mode forward's running statistics, a
+ * load): lb_model_predict() prepares its weights again on its next call. */
+void lb_model_parameters_changed(lb_model *m);
 
 #endif /* LOSSBAL_NN_MODEL_INTERNAL_H */

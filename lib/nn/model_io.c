@@ -75,6 +75,7 @@ lb_status lb_model_load_st(lb_model *m, const lb_st_file *file,
     else
       memcpy(t->data, f->data, (size_t)t->numel * sizeof(float));
   }
+  lb_model_parameters_changed(m);
   m->forward_valid = false;
   return LB_OK;
 }

@@ -329,6 +329,7 @@ lb_status lb_resnet_create(const lb_resnet_config *cfg, uint64_t seed,
   memcpy(&m->config, cfg, sizeof m->config);
   m->config.struct_size = sizeof m->config;
   m->training = true;
+  m->parameters_version = 1; /* prepared_version 0: nothing prepared */
 
   builder count = {.m = m, .assign = false};
   walk(&count, &m->config);

@@ -267,6 +267,7 @@ lb_status lb_optimizer_step(lb_optimizer *o) {
 #endif
   j.chunks = lb_parallel_chunks(j.total, 1);
   lb_parallel_for(step_chunk, &j, j.chunks);
+  lb_model_parameters_changed(m);
   if (s->momentum != 0)
     o->has_buffers = true;
   o->seen_backward = m->backward_count;
