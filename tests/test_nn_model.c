@@ -739,13 +739,14 @@ static double relative_gap(const float *a, const float *b, size_t n) {
  * running statistics untouched, and a backward refused afterwards. Both
  * stems (the ImageNet one has the max pool). */
 /* Whether lb_model_predict() goes by ranges of images at the current
- * thread count (see predict_ranges() in model.c): in pool mode, with
- * ranges = min(threads, 8) of at least one image each, even or of at least
- * 4 images on average. */
+ * thread count (see predict_ranges() in model.c): in pool mode, one range
+ * on one thread, else ranges = min(threads, 8) of at least one image each,
+ * even or of at least 4 images on average. */
 static bool expect_ranges(int64_t batch) {
   int64_t ranges = lb_get_num_threads() < 8 ? lb_get_num_threads() : 8;
-  return lb_gemm_on_pool() && ranges > 1 && ranges <= batch &&
-         (batch % ranges == 0 || batch >= 4 * ranges);
+  return lb_gemm_on_pool() &&
+         (ranges == 1 || (ranges <= batch &&
+                          (batch % ranges == 0 || batch >= 4 * ranges)));
 }
 
 static void check_predict_matches_eval_forward(lb_resnet_config c, int64_t batch,
@@ -792,9 +793,9 @@ static void check_predict_matches_eval_forward(lb_resnet_config c, int64_t batch
 /* ResNet-18 (width 8: Winograd from layer2's 16 channels, the GEMM path
  * before) on 6 and 9 images, the Bottleneck network (1x1 and strided
  * layers, the ImageNet stem's max pool) on 3 and 4, at 1 to 4 threads:
- * layer by layer at 1 thread and for uneven batches (6 on 4, 3 on 2),
- * by ranges otherwise, even (3 + 3, 2 + 2 + 2, 1 + 1 + 1 + 1) or not
- * (5 + 4). */
+ * layer by layer for uneven batches (6 on 4, 3 on 2), by ranges
+ * otherwise: one range at 1 thread, even (3 + 3, 2 + 2 + 2, 1 + 1 + 1 + 1)
+ * or not (5 + 4). */
 static void test_predict_matches_eval_forward(void **state) {
   (void)state;
   int32_t threads = lb_get_num_threads();
@@ -924,9 +925,9 @@ static void test_predict_bad_arguments(void **state) {
       "large to address");
   assert_null(strstr(lb_last_error(), "lb_model_forward"));
   /* A forward's shape needs no new memory for the layer-by-layer
-   * prediction (one thread). */
+   * prediction (2 images on 4 threads). */
   int32_t threads = lb_get_num_threads();
-  assert_int_equal(lb_set_num_threads(1), LB_OK);
+  assert_int_equal(lb_set_num_threads(4), LB_OK);
   assert_int_equal(lb_model_forward(m, s.x, 2, 8, 8, logits), LB_OK);
   lb_fault_fail_nth_allocation(0);
   assert_int_equal(lb_model_predict(m, s.x, 2, 8, 8, logits), LB_OK);

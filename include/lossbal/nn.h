@@ -125,7 +125,8 @@ LB_API lb_status lb_model_forward(lb_model *m, const float *input,
  *
  * With several library threads (up to 8 are used this way) and a batch
  * that spreads evenly over them, each thread takes a range of the images
- * through the whole network, so the threads meet at most twice per call
+ * through the whole network (with one thread, the whole batch is its
+ * range), so the threads meet at most twice per call
  * (once the weights are prepared, and at the end) instead of at every
  * layer. That needs the folded (and for Winograd layers transformed)
  * weights of every layer at once and a workspace per thread: a block of
@@ -138,9 +139,10 @@ LB_API lb_status lb_model_forward(lb_model *m, const float *input,
  * transforms, 16 floats for each 9, or 36 on images up to 12x12, plus a
  * workspace per thread: for ResNet-18 on 1x28x28, batch 64, two threads,
  * 182 MB at width 64, whose weights take 45 MB, and 18 MB at width 16,
- * 2.8 MB.) If it cannot be allocated, the call goes layer by layer as with
- * one thread, which needs no memory beyond that of a forward of the same
- * shape, and still succeeds. A given thread count and batch give the same bits every time
+ * 2.8 MB.) If it cannot be allocated, the call goes layer by layer, each
+ * layer on all the threads, which needs no memory beyond that of a forward
+ * of the same shape, and still succeeds; so does a batch that does not
+ * spread evenly over the threads (3 images on 2 threads). A given thread count and batch give the same bits every time
  * (unless such an allocation fails: layer by layer rounds differently).
  *
  * @param m the model.

@@ -775,19 +775,25 @@ static void predict_range(void *context, int32_t range) {
 
 /* Ranges of images for a batch: one per thread, at most
  * LB_CONV_MAX_SLOTS (as the convolutions' ranges in training: each range's
- * workspace costs memory); 1 (layer by layer instead) when the batch has
- * fewer images than that, when it does not spread evenly enough (3 images
- * on 2 threads, 6 on 4), as conv2d.c's ranges, and under
- * LOSSBAL_GEMM=openblas, whose products are threaded by OpenBLAS. */
+ * workspace costs memory), so one on one thread (which then keeps the
+ * prepared weights too); 0 (layer by layer instead, each layer on all the
+ * threads) when the batch has fewer images than that, when it does not
+ * spread evenly enough (3 images on 2 threads, 6 on 4), as conv2d.c's
+ * ranges, and under LOSSBAL_GEMM=openblas, whose products are threaded by
+ * OpenBLAS. */
 #define UNEVEN_RANGES 4
 
 static int32_t predict_ranges(int64_t batch) {
   int64_t ranges = lb_get_num_threads();
   if (ranges > LB_CONV_MAX_SLOTS)
     ranges = LB_CONV_MAX_SLOTS;
-  if (ranges <= 1 || ranges > batch || !lb_gemm_on_pool() ||
-      (batch % ranges != 0 && batch < UNEVEN_RANGES * ranges))
+  if (!lb_gemm_on_pool())
+    return 0;
+  if (ranges == 1)
     return 1;
+  if (ranges > batch ||
+      (batch % ranges != 0 && batch < UNEVEN_RANGES * ranges))
+    return 0;
   return (int32_t)ranges;
 }
 
@@ -811,7 +817,7 @@ lb_status lb_model_predict(lb_model *m, const float *input, int64_t batch,
     return s;
   int32_t ranges = predict_ranges(batch);
   /* Without room for the prepared weights, layer by layer needs none. */
-  if (ranges == 1 || !prepare_or_keep_error(m, ranges)) {
+  if (ranges == 0 || !prepare_or_keep_error(m, ranges)) {
     /* Layer after layer, each split over the library's threads. */
     image_range all = whole_batch(batch);
     predict_images(m, input, logits, &all);
