@@ -1203,8 +1203,10 @@ static void check_forward_images(const conv_case *c, int32_t validated,
 }
 
 /* Shapes for F(4x4, 3x3) alone: tiles cut at the right and bottom edges
- * (7x11, 6x6, 1x5), and two blocks of 256 4x4 images in one range. */
+ * (7x11, 6x6, 1x5), two blocks of 256 4x4 images in one range, and a
+ * ResNet layer's 64 channels. */
 static const conv_case winograd_4x4_cases[] = {
+    {4, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1, true},
     {11, 3, 7, 11, 5, 3, 3, 1, 1, 1, 1, true},
     {4, 8, 6, 6, 12, 3, 3, 1, 1, 1, 1, false},
     {2, 4, 1, 5, 6, 3, 3, 1, 1, 1, 1, true},

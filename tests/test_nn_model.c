@@ -725,10 +725,13 @@ static void test_create_allocation_failures(void **state) {
 /* ---- predictions -------------------------------------------------------------
  */
 
-/* The largest |a - b| over the largest |b|. */
+/* The largest |a - b| over the largest |b|; infinite where either holds a
+ * NaN (fmax would skip it). */
 static double relative_gap(const float *a, const float *b, size_t n) {
   double gap = 0.0, scale = 0.0;
   for (size_t i = 0; i < n; i++) {
+    if (isnan(a[i]) || isnan(b[i]))
+      return INFINITY;
     gap = fmax(gap, fabs((double)a[i] - b[i]));
     scale = fmax(scale, fabs((double)b[i]));
   }
@@ -813,29 +816,33 @@ static void test_predict_matches_eval_forward(void **state) {
  * weights: NaN logits when the call kept them, the evaluation forward's
  * logits (to rounding) when it prepared them again. */
 static bool predict_kept_scribble(lb_model *m, const small_setup *s) {
-  float logits[10], want[10];
+  float logits[64], want[64];
+  size_t cells = (size_t)(s->batch * s->cfg.num_classes);
+  assert_true(cells <= 64);
   m->conv1.prepared[0] = NAN;
   assert_int_equal(lb_model_predict(m, s->x, s->batch, s->h, s->w, logits),
                    LB_OK);
   if (isnan(logits[0]))
     return true;
   eval_logits(m, s, want);
-  if (relative_gap(logits, want, 10) > 1e-5)
+  if (relative_gap(logits, want, cells) > 1e-5)
     fail_msg("predict deviates from the eval forward by %.3g",
-             relative_gap(logits, want, 10));
+             relative_gap(logits, want, cells));
   return false;
 }
 
 /* By ranges, the prepared weights are kept from one call to the next, and
  * prepared again after whatever changes the weights or the batch norms'
- * values: a training-mode forward (running statistics), an optimizer step,
- * a load. */
+ * values (a training-mode forward's running statistics, an optimizer step,
+ * a load), when the block grows (more images) and when an image size
+ * changes a layer's algorithm (layer3, 16 channels: F(2x2, 3x3) on 2x2
+ * images, F(4x4, 3x3) on 3x3); a new thread count alone keeps them. */
 static void test_predict_prepares_again_after_parameters_change(
     void **state) {
   (void)state;
   small_setup s = small();
   int32_t threads = lb_get_num_threads();
-  assert_int_equal(lb_set_num_threads(2), LB_OK);
+  assert_int_equal(lb_set_num_threads(1), LB_OK);
   lb_model *m = create(s.cfg, 5), *other = create(s.cfg, 6);
   float logits[10], grad[10];
   assert_int_equal(lb_model_predict(m, s.x, s.batch, s.h, s.w, logits),
@@ -845,6 +852,18 @@ static void test_predict_prepares_again_after_parameters_change(
     goto done;
   }
   assert_true(predict_kept_scribble(m, &s));
+  /* Two ranges of one image need no more room: the same block. */
+  assert_int_equal(lb_set_num_threads(2), LB_OK);
+  assert_true(predict_kept_scribble(m, &s));
+  /* Eight images need a larger block: prepared again in the new one. */
+  small_setup eight = s;
+  eight.batch = 8;
+  eight.x = random_input(eight.batch * 3 * 8 * 8, 9);
+  size_t bytes = m->prepared_bytes;
+  assert_false(predict_kept_scribble(m, &eight));
+  assert_true(m->prepared_bytes > bytes);
+  assert_true(predict_kept_scribble(m, &eight));
+  free(eight.x);
 
   assert_int_equal(lb_model_set_training(m, 1), LB_OK);
   assert_int_equal(lb_model_forward(m, s.x, s.batch, s.h, s.w, logits),
@@ -874,6 +893,25 @@ static void test_predict_prepares_again_after_parameters_change(
   assert_int_equal(lb_model_load_safetensors(m, path), LB_OK);
   assert_false(predict_kept_scribble(m, &s));
   remove(path);
+
+  small_setup larger = s;
+  larger.h = larger.w = 12;
+  larger.x = random_input(larger.batch * 3 * 12 * 12, 8);
+  /* layer3.0's second convolution, 16 channels at stride 1, is the one
+   * whose algorithm the image size changes (unless LOSSBAL_CONV says). */
+  lb_conv2d_algorithm at_2x2 = m->blocks[4].conv[1].algorithm;
+  bytes = m->prepared_bytes;
+  bool kept = predict_kept_scribble(m, &larger);
+  lb_conv2d_algorithm at_3x3 = m->blocks[4].conv[1].algorithm;
+  assert_int_equal(kept, at_3x3 == at_2x2 && m->prepared_bytes == bytes);
+  if (!getenv("LOSSBAL_CONV"))
+    assert_int_equal(at_3x3, LB_CONV2D_WINOGRAD_4X4);
+  assert_true(predict_kept_scribble(m, &larger));
+  bytes = m->prepared_bytes;
+  kept = predict_kept_scribble(m, &s);
+  assert_int_equal(m->prepared_bytes, bytes); /* large enough already */
+  assert_int_equal(kept, m->blocks[4].conv[1].algorithm == at_3x3);
+  free(larger.x);
 done:
   lb_model_free(m);
   lb_model_free(other);

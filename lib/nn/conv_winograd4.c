@@ -34,8 +34,10 @@
  *  4. per output channel, tile by tile: A^T down M's columns, then along
  *     the rows, plus the bias, across the images, then the 4x4 tile of
  *     each image into its output plane.
- * The arithmetic of each tile is the same whatever the block and the
- * range, so a thread count gives the same bits as any other.
+ * The transforms of each tile do the same arithmetic whatever the block
+ * and the range; the products' bits may depend on how many columns a block
+ * has (OpenBLAS picks kernels by size), so the same thread count gives the
+ * same bits, as for F(2x2).
  */
 #include "conv_winograd4.h"
 
