@@ -1146,6 +1146,7 @@ typedef struct images_job {
   float *output;
   float *workspaces[4];
   int32_t ranges;
+  const lb_conv2d_epilogue *after;
 } images_job;
 
 static void forward_images_range(void *context, int32_t range) {
@@ -1154,13 +1155,38 @@ static void forward_images_range(void *context, int32_t range) {
   int64_t end = lb_chunk_begin(job->g->batch, range + 1, job->ranges);
   lb_conv2d_forward_images(job->g, job->algorithm, job->input, job->prepared,
                            job->bias, job->output, job->workspaces[range],
-                           first, end - first);
+                           first, end - first, job->after);
+}
+
+/* The epilogues to check, each against the reference forward's `want`:
+ * none, the ReLU, and a residual sum then the ReLU. */
+static void check_epilogues(images_job *job, const double *want) {
+  const lb_conv2d_geometry *g = job->g;
+  int64_t count = output_count(g);
+  float *residual = random_floats(count, 52);
+  double *finished = doubles(count);
+  const lb_conv2d_epilogue relu = {NULL, true}, sum_relu = {residual, true};
+  const lb_conv2d_epilogue *afters[] = {&relu, &sum_relu};
+  for (size_t e = 0; e < sizeof afters / sizeof *afters; e++) {
+    for (int64_t i = 0; i < count; i++) {
+      double v = want[i] + (afters[e]->residual ? residual[i] : 0.0);
+      finished[i] = v < 0 ? 0 : v;
+    }
+    job->after = afters[e];
+    lb_parallel_for(forward_images_range, job, job->ranges);
+    assert_close(job->output, finished, count, TOLERANCE,
+                 afters[e]->residual ? "prepared forward + residual + ReLU"
+                                     : "prepared forward + ReLU",
+                 g);
+  }
+  free(residual);
+  free(finished);
 }
 
 /* Weights prepared in two halves of the output channels, each channel
  * scaled (as a folded batch norm), then `ranges` ranges, for a geometry
  * validated at `validated` threads: the naive forward of the scaled
- * weights, by `algorithm`. */
+ * weights, by `algorithm`, alone and with the epilogues. */
 static void check_forward_images(const conv_case *c, int32_t validated,
                                  int32_t ranges,
                                  lb_conv2d_algorithm algorithm) {
@@ -1173,7 +1199,7 @@ static void check_forward_images(const conv_case *c, int32_t validated,
   lb_conv2d_prepare(&g, algorithm, run.weight, scale, half, g.out_channels,
                     prepared);
   images_job job = {&g, algorithm, run.input, prepared, run.bias, run.output,
-                    {NULL}, ranges};
+                    {NULL}, ranges, NULL};
   size_t bytes = lb_conv2d_images_workspace_bytes(&g, algorithm);
   for (int32_t r = 0; r < ranges; r++)
     job.workspaces[r] = nan_floats((int64_t)(bytes / sizeof(float)));
@@ -1190,6 +1216,7 @@ static void check_forward_images(const conv_case *c, int32_t validated,
   reference_forward(&g, in, weight, bias, want);
   assert_close(run.output, want, output_count(&g), TOLERANCE,
                "forward of prepared weights by ranges", &g);
+  check_epilogues(&job, want);
   for (int32_t r = 0; r < ranges; r++)
     free(job.workspaces[r]);
   free(scale);

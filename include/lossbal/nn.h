@@ -228,8 +228,11 @@ typedef enum lb_layer_kind {
                                 layer by layer its time counts under their
                                 kinds, by ranges of images under none) */
   LB_LAYER_RELU = 4,       /**< the ReLU after each block's residual sum;
-                                in lb_model_predict() also those after
-                                folded convolutions */
+                                in lb_model_predict() layer by layer also
+                                those after folded convolutions; by
+                                ranges of images, ReLUs and residual sums
+                                run in the convolutions' epilogue and
+                                count under their kinds */
   LB_LAYER_RESIDUAL = 5,   /**< the residual sums */
   LB_LAYER_POOLING = 6,    /**< max pool and global average pool */
   LB_LAYER_LINEAR = 7,     /**< the final fully connected layer */

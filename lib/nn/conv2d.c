@@ -51,6 +51,7 @@
 #include "conv2d.h"
 #include "conv_winograd.h"
 #include "conv_winograd4.h"
+#include "layers.h"
 
 #include "../core/core_internal.h"
 #include "../core/vector_kernel.h"
@@ -623,6 +624,7 @@ typedef struct conv_call {
   float *output, *grad_input, *grad_weight, *workspace;
   int32_t ranges;
   bool split; /* one range, each product split over the pool */
+  const lb_conv2d_epilogue *after; /* on each block's output, or NULL */
 } conv_call;
 
 /* Ranges smaller than the largest by more than this share of a range
@@ -709,6 +711,7 @@ static void forward_images(const conv_call *call, span images, int32_t slot) {
        first += count) {
     count = block_images(call->g, first, images);
     forward_block(call, first, count, slot);
+    lb_conv2d_finish_images(call->g, call->after, call->output, first, count);
   }
 }
 
@@ -732,6 +735,17 @@ void lb_conv2d_forward(const lb_conv2d_geometry *g, const float *input,
 }
 
 /* ---- forward of prepared weights, a range of images at a time ------------ */
+
+void lb_conv2d_finish_images(const lb_conv2d_geometry *g,
+                             const lb_conv2d_epilogue *after, float *output,
+                             int64_t first, int64_t count) {
+  if (!after || (!after->residual && !after->relu))
+    return;
+  int64_t offset = first * output_image_size(g);
+  lb_add_relu_here(count * output_image_size(g),
+                   after->residual ? after->residual + offset : NULL,
+                   after->relu, output + offset);
+}
 
 /* F(4x4, 3x3) (conv_winograd4.c) does 2.25 multiplications per output
  * and input channel where F(2x2, 3x3) does 4, but its tiles cover the
@@ -804,21 +818,21 @@ void lb_conv2d_forward_images(const lb_conv2d_geometry *g,
                               lb_conv2d_algorithm algorithm,
                               const float *input, const float *prepared,
                               const float *bias, float *output,
-                              float *workspace, int64_t first,
-                              int64_t count) {
+                              float *workspace, int64_t first, int64_t count,
+                              const lb_conv2d_epilogue *after) {
   if (algorithm == LB_CONV2D_WINOGRAD) {
     lb_winograd_forward_images(g, input, prepared, bias, output, workspace,
-                               first, count);
+                               first, count, after);
     return;
   }
   if (algorithm == LB_CONV2D_WINOGRAD_4X4) {
     lb_winograd4_forward_images(g, input, prepared, bias, output, workspace,
-                                first, count);
+                                first, count, after);
     return;
   }
   conv_call call = {.g = g, .input = input, .weight = prepared, .bias = bias,
                     .output = output, .workspace = workspace, .ranges = 0,
-                    .split = false};
+                    .split = false, .after = after};
   forward_images(&call, (span){first, first + count}, 0);
 }
 

@@ -28,6 +28,7 @@
 
 #include "lossbal/lossbal.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -108,12 +109,29 @@ void lb_conv2d_backward(const lb_conv2d_geometry *g, const float *input,
  *    the batch from the same images of input (both arrays hold the whole
  *    batch), as lb_conv2d_forward() with the prepared weights, on a
  *    workspace of lb_conv2d_images_workspace_bytes() (NULL when that is 0)
- *    that no other call uses meanwhile. */
+ *    that no other call uses meanwhile, then `after` on each block of
+ *    images while it is in the cache (NULL: nothing after). */
 typedef enum lb_conv2d_algorithm {
   LB_CONV2D_GEMM = 0,     /* im2col + GEMM (conv2d.c) */
   LB_CONV2D_WINOGRAD = 1, /* F(2x2, 3x3) (conv_winograd.c) */
   LB_CONV2D_WINOGRAD_4X4 = 2 /* F(4x4, 3x3), forward only (conv_winograd4.c) */
 } lb_conv2d_algorithm;
+
+/* What lb_conv2d_forward_images() does to its output after the bias, as
+ * the layers after a folded convolution would: adds `residual` (an array
+ * of the output's shape, the whole batch; NULL: nothing), then the ReLU
+ * when `relu` (`x < 0 ? 0 : x`, NaN passing, as lb_relu_forward()). The
+ * same bits as those layers' passes. */
+typedef struct lb_conv2d_epilogue {
+  const float *residual;
+  bool relu;
+} lb_conv2d_epilogue;
+
+/* The epilogue on output images [first, first + count): for the
+ * algorithms' block loops. */
+void lb_conv2d_finish_images(const lb_conv2d_geometry *g,
+                             const lb_conv2d_epilogue *after, float *output,
+                             int64_t first, int64_t count);
 
 lb_conv2d_algorithm lb_conv2d_algorithm_of(const lb_conv2d_geometry *g);
 int64_t lb_conv2d_prepared_floats(const lb_conv2d_geometry *g,
@@ -128,8 +146,8 @@ void lb_conv2d_forward_images(const lb_conv2d_geometry *g,
                               lb_conv2d_algorithm algorithm,
                               const float *input, const float *prepared,
                               const float *bias, float *output,
-                              float *workspace, int64_t first,
-                              int64_t count);
+                              float *workspace, int64_t first, int64_t count,
+                              const lb_conv2d_epilogue *after);
 
 /* grad_bias[c] = the sum of channel c of grad_output over the batch,
  * accumulated in double: the bias gradient of every algorithm. */

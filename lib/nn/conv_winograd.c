@@ -1121,6 +1121,7 @@ typedef struct winograd_call {
   float *slots; /* the ranges' V and M (see slot_buffers()) */
   int32_t ranges;
   bool split; /* one range, each step split over the pool */
+  const lb_conv2d_epilogue *after; /* on each block's output, or NULL */
 } winograd_call;
 
 /* As in conv2d.c: ranges smaller than the largest by more than a
@@ -1212,6 +1213,7 @@ static void forward_images(const winograd_call *call, int64_t begin,
     count = block_images(call, first, end);
     forward_block(call, first, count, slot, first != begin,
                   first + count < end);
+    lb_conv2d_finish_images(call->g, call->after, call->output, first, count);
   }
 }
 
@@ -1261,10 +1263,12 @@ void lb_winograd_forward_images(const lb_conv2d_geometry *g,
                                 const float *input, const float *prepared,
                                 const float *bias, float *output,
                                 float *workspace, int64_t first,
-                                int64_t count) {
+                                int64_t count,
+                                const lb_conv2d_epilogue *after) {
   winograd_call call = {.g = g, .input = input, .bias = bias, .u = prepared,
                         .output = output, .workspace = workspace,
-                        .slots = workspace, .ranges = 0, .split = false};
+                        .slots = workspace, .ranges = 0, .split = false,
+                        .after = after};
   forward_images(&call, first, first + count, 0);
 }
 

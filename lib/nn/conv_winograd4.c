@@ -399,7 +399,8 @@ void lb_winograd4_forward_images(const lb_conv2d_geometry *g,
                                  const float *input, const float *prepared,
                                  const float *bias, float *output,
                                  float *workspace, int64_t first,
-                                 int64_t count) {
+                                 int64_t count,
+                                 const lb_conv2d_epilogue *after) {
   workspace_parts parts = parts_of(g, workspace);
   int64_t per_block = images_per_block(g);
   /* The planes' borders: the workspace held other layers' data. */
@@ -409,5 +410,6 @@ void lb_winograd4_forward_images(const lb_conv2d_geometry *g,
     int64_t images = first + count - image < per_block ? first + count - image
                                                        : per_block;
     forward_block(g, input, prepared, bias, output, parts, image, images);
+    lb_conv2d_finish_images(g, after, output, image, images);
   }
 }

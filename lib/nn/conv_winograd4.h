@@ -28,6 +28,7 @@ void lb_winograd4_forward_images(const lb_conv2d_geometry *g,
                                  const float *input, const float *prepared,
                                  const float *bias, float *output,
                                  float *workspace, int64_t first,
-                                 int64_t count);
+                                 int64_t count,
+                                 const lb_conv2d_epilogue *after);
 
 #endif /* LOSSBAL_NN_CONV_WINOGRAD4_H */

@@ -404,13 +404,19 @@ static void head_forward(lb_model *m, const float *x, float *logits,
 }
 
 /* out = relu(out + shortcut), the end of a block, timed as two kinds. */
+/* y += residual for the range's images (both hold the whole batch). */
+static void residual_range(lb_model *m, float *y, lb_nchw shape,
+                           const float *residual, const image_range *r) {
+  float *out = range_part(y, shape, r);
+  int64_t start = range_timing_start(m, r);
+  lb_residual_add(r->count * image_floats(shape), out,
+                  range_input(residual, shape, r), out);
+  range_timing_stop(m, r, LB_LAYER_RESIDUAL, start, 0.0);
+}
+
 static void residual_relu(lb_model *m, lb_model_block *blk,
                           const float *shortcut, const image_range *r) {
-  float *out = range_part(blk->out, blk->out_shape, r);
-  int64_t start = range_timing_start(m, r);
-  lb_residual_add(r->count * image_floats(blk->out_shape), out,
-                  range_input(shortcut, blk->out_shape, r), out);
-  range_timing_stop(m, r, LB_LAYER_RESIDUAL, start, 0.0);
+  residual_range(m, blk->out, blk->out_shape, shortcut, r);
   relu_range(m, blk->out, blk->out_shape, r);
 }
 
@@ -699,26 +705,35 @@ static bool prepared_weights_hold(lb_model *m) {
   return same;
 }
 
-/* y = bn(conv(x)), and relu of it with `relu`, for the range's images (x
- * and y hold the whole batch), with the batch norm folded into the
- * convolution: by ranges with the prepared weights, layer by layer (no
- * workspace of the range's own) folded into a scratch first, a part of the
- * convolution's cost timed with it. */
+/* y = bn(conv(x)) (+ residual where not NULL), and relu of it with
+ * `relu`, for the range's images (x, y and residual hold the whole batch),
+ * with the batch norm folded into the convolution. By ranges: with the
+ * prepared weights, the sum and the ReLU in the convolution's epilogue,
+ * each block of images while it is in the cache (timed with the
+ * convolution). Layer by layer (no workspace of the range's own): folded
+ * into a scratch first (a part of the convolution's cost timed with it),
+ * the sum and the ReLU as passes of their own. */
 static void conv_bn_predict(lb_model *m, const lb_model_conv *c,
                             const lb_model_bn *n, const float *x, float *y,
-                            bool relu, const image_range *r) {
+                            const float *residual, bool relu,
+                            const image_range *r) {
   int64_t start = range_timing_start(m, r);
   if (r->workspace) {
+    lb_conv2d_epilogue after = {residual, relu};
     lb_conv2d_forward_images(&c->geometry, c->algorithm, x, c->prepared,
                              c->prepared_bias, y, r->workspace, r->first,
-                             r->count);
-  } else {
-    fold_batchnorm(c, n, m->folded_weight, m->folded_bias);
-    lb_conv2d_forward(&c->geometry, x, m->folded_weight, m->folded_bias, y,
-                      m->workspace);
+                             r->count, &after);
+    range_timing_stop(m, r, lb_profile_conv_kind(&c->geometry), start,
+                      lb_profile_conv_flops(&c->geometry));
+    return;
   }
+  fold_batchnorm(c, n, m->folded_weight, m->folded_bias);
+  lb_conv2d_forward(&c->geometry, x, m->folded_weight, m->folded_bias, y,
+                    m->workspace);
   range_timing_stop(m, r, lb_profile_conv_kind(&c->geometry), start,
                     lb_profile_conv_flops(&c->geometry));
+  if (residual)
+    residual_range(m, y, n->shape, residual, r);
   if (relu)
     relu_range(m, y, n->shape, r);
 }
@@ -728,16 +743,19 @@ static void block_predict(lb_model *m, lb_model_block *blk, const float *in,
   const float *x = in;
   int32_t last = blk->convs - 1;
   for (int32_t i = 0; i < last; i++) {
-    conv_bn_predict(m, &blk->conv[i], &blk->bn[i], x, blk->bn[i].out, true, r);
+    conv_bn_predict(m, &blk->conv[i], &blk->bn[i], x, blk->bn[i].out, NULL,
+                    true, r);
     x = blk->bn[i].out;
   }
-  conv_bn_predict(m, &blk->conv[last], &blk->bn[last], x, blk->out, false, r);
+  /* The shortcut first, for the last convolution to add it. */
   const float *shortcut = in;
   if (blk->has_downsample) {
-    conv_bn_predict(m, &blk->down, &blk->down_bn, in, blk->down_bn.out, false, r);
+    conv_bn_predict(m, &blk->down, &blk->down_bn, in, blk->down_bn.out, NULL,
+                    false, r);
     shortcut = blk->down_bn.out;
   }
-  residual_relu(m, blk, shortcut, r);
+  conv_bn_predict(m, &blk->conv[last], &blk->bn[last], x, blk->out, shortcut,
+                  true, r);
 }
 
 typedef struct predict_job {
@@ -752,7 +770,7 @@ typedef struct predict_job {
 static void predict_images(lb_model *m, const float *input, float *logits,
                            const image_range *r) {
   /* The stem reads the caller's input: nothing is kept for a backward. */
-  conv_bn_predict(m, &m->conv1, &m->bn1, input, m->bn1.out, true, r);
+  conv_bn_predict(m, &m->conv1, &m->bn1, input, m->bn1.out, NULL, true, r);
   const float *x = stem_maxpool(m, m->bn1.out, r);
   for (int32_t b = 0; b < m->block_count; b++) {
     block_predict(m, &m->blocks[b], x, r);

@@ -19,6 +19,33 @@ static LB_VECTOR_KERNEL void relu_kernel(const float *in, float *out,
     out[i] = in[i] < 0.0f ? 0.0f : in[i];
 }
 
+/* out = relu(out + residual), the sum first, as lb_residual_add() then
+ * relu_kernel(). */
+static LB_VECTOR_KERNEL void add_relu_kernel(const float *restrict residual,
+                                             float *restrict out,
+                                             int64_t count) {
+  for (int64_t i = 0; i < count; i++) {
+    float sum = out[i] + residual[i];
+    out[i] = sum < 0.0f ? 0.0f : sum;
+  }
+}
+
+static LB_VECTOR_KERNEL void add_kernel(const float *restrict residual,
+                                        float *restrict out, int64_t count) {
+  for (int64_t i = 0; i < count; i++)
+    out[i] = out[i] + residual[i];
+}
+
+void lb_add_relu_here(int64_t count, const float *residual, bool relu,
+                      float *out) {
+  if (residual && relu)
+    add_relu_kernel(residual, out, count);
+  else if (residual)
+    add_kernel(residual, out, count);
+  else if (relu)
+    relu_kernel(out, out, count);
+}
+
 /* PyTorch's threshold_backward: the gradient stops where y <= 0. grad_x
  * may be grad_y. */
 static LB_VECTOR_KERNEL void relu_mask_kernel(const float *y,
