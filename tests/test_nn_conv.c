@@ -1281,9 +1281,9 @@ static lb_conv2d_algorithm expected_algorithm(lb_conv2d_algorithm shape) {
   return shape;
 }
 
-/* F(4x4, 3x3) for images up to 12x12 that its 4-pixel tiles cover as
+/* F(4x4, 3x3) for images up to 28x28 that its 4-pixel tiles cover as
  * tightly as 2-pixel ones, F(2x2, 3x3) for larger or loosely covered ones
- * (14x14, 9x9), GEMM for strided layers and few channels. */
+ * (32x32, 14x14, 9x9), GEMM for strided layers and few channels. */
 static void test_prepared_forward_algorithm_follows_the_image_size(
     void **state) {
   (void)state;
@@ -1296,7 +1296,8 @@ static void test_prepared_forward_algorithm_follows_the_image_size(
       {{4, 32, 12, 11, 32, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4},
       {{4, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD},
       {{4, 32, 9, 8, 32, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD},
-      {{4, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD},
+      {{4, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4},
+      {{4, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD},
       {{4, 16, 8, 8, 32, 3, 3, 2, 2, 1, 1, false}, LB_CONV2D_GEMM},
       {{4, 3, 8, 8, 16, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_GEMM},
   };

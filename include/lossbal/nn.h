@@ -118,8 +118,9 @@ LB_API lb_status lb_model_forward(lb_model *m, const float *input,
  * `fuse_conv_bn_eval`): no batch-norm pass over the activations, only a
  * ReLU pass where one follows. The logits equal those of an evaluation-mode
  * lb_model_forward() to rounding (the folded products round differently,
- * and by ranges, below, the Winograd layers on small images (sides of 3,
- * 4, 7, 8, 11 or 12 pixels) use F(4x4, 3x3), whose rounding is coarser:
+ * and by ranges, below, the Winograd layers on images whose sides are at
+ * most 28 pixels and 3 or 0 modulo 4 (4, 7, 8, ..., 27, 28) use F(4x4,
+ * 3x3), whose rounding is coarser:
  * the tests hold it within 1e-5 of the largest logit). Running statistics are untouched and the input is
  * only read.
  *
@@ -136,9 +137,9 @@ LB_API lb_status lb_model_forward(lb_model *m, const float *input,
  * after the weights or batch norm values change (lb_optimizer_step(), a
  * training-mode lb_model_forward(), a load) or a new image size calls for
  * another algorithm. (The block holds the 3x3 filters' Winograd
- * transforms, 16 floats for each 9, or 36 on those small images, plus a
+ * transforms, 16 floats for each 9, or 36 on those images, plus a
  * workspace per thread: for ResNet-18 on 1x28x28, batch 64, two threads,
- * 182 MB at width 64, whose weights take 45 MB, and 18 MB at width 16,
+ * 183 MB at width 64, whose weights take 45 MB, and 18.5 MB at width 16,
  * 2.8 MB.) If it cannot be allocated, the call goes layer by layer, each
  * layer on all the threads, which needs no memory beyond that of a forward
  * of the same shape, and still succeeds; so does a batch that does not

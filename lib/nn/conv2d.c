@@ -754,9 +754,15 @@ void lb_conv2d_finish_images(const lb_conv2d_geometry *g,
  * one thread (32 images; F(2x2) time / F(4x4) time): 1.5x to 1.7x on
  * images of 4x4 to 12x12 pixels (16 to 256 channels) where 4-pixel tiles
  * waste no more of the image than 2-pixel ones (4, 7, 8, 11, 12); 1.0x at
- * 14x14 (tiles covering 16x16) and 0.95x to 1.17x at 28x28, where the
- * scatter costs as much as the products saved. */
-#define WINOGRAD_4X4_MAX_SIDE 12
+ * 14x14 (tiles covering 16x16); 0.9x to 1.0x at 28x28 with 16 channels and
+ * 1.17x with 64, where the scatter costs as much as the products saved.
+ * In the network, ResNet-18 on 28x28 alternating call by call in one
+ * process, F(4x4) on the 28x28 layers too was 1.02x to 1.06x faster at
+ * width 16 and 1.02x at width 64 (the single-layer runs had the machine's
+ * noise), and on the 14x14 ones too no faster. Up to 28 pixels: a block's
+ * V and M grow with the image (8 images of 28x28 and 64 channels: 7 MB a
+ * range). */
+#define WINOGRAD_4X4_MAX_SIDE 28
 
 static bool same_cover(int64_t side) {
   return (side + 3) / 4 * 4 == (side + 1) / 2 * 2;
