@@ -91,12 +91,16 @@ static int64_t padded_floats(const lb_conv2d_geometry *g) {
 
 /* Images per block: enough for MIN_COLUMNS tiles, a multiple of
  * IMAGE_VECTOR (the transforms' vectors run across the block's images), at
- * most the batch. */
+ * most one range's share of the batch (the ranges of lb_model_predict()
+ * are one per thread at validation, g->slots; a range with more images,
+ * after a change of thread count, goes in more blocks). */
 static int64_t images_per_block(const lb_conv2d_geometry *g) {
   int64_t tiles = tiles_per_image(g);
   int64_t images = (MIN_COLUMNS + tiles - 1) / tiles;
   images = (images + IMAGE_VECTOR - 1) / IMAGE_VECTOR * IMAGE_VECTOR;
-  return images < g->batch ? images : g->batch;
+  int64_t slots = g->slots > 1 ? g->slots : 1;
+  int64_t share = (g->batch + slots - 1) / slots;
+  return images < share ? images : share;
 }
 
 static int64_t block_columns(const lb_conv2d_geometry *g) {
