@@ -1165,7 +1165,7 @@ static void check_epilogues(images_job *job, const double *want) {
   int64_t count = output_count(g);
   float *residual = random_floats(count, 52);
   double *finished = doubles(count);
-  const lb_conv2d_epilogue relu = {NULL, true}, sum_relu = {residual, true};
+  const lb_conv2d_epilogue relu = {NULL}, sum_relu = {residual};
   const lb_conv2d_epilogue *afters[] = {&relu, &sum_relu};
   for (size_t e = 0; e < sizeof afters / sizeof *afters; e++) {
     for (int64_t i = 0; i < count; i++) {

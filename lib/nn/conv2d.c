@@ -190,16 +190,18 @@ static bool winograd_pays_off(const lb_conv2d_geometry *g) {
          g->out_channels <= 2 * g->in_channels;
 }
 
-static bool winograd_switched_off(void) {
+/* Whether LOSSBAL_CONV is `value`: gemm turns Winograd off; winograd2x2
+ * keeps the forward of prepared weights on F(2x2, 3x3) where it would take
+ * F(4x4, 3x3). For comparisons. */
+static bool conv_setting_is(const char *value) {
   const char *setting = getenv("LOSSBAL_CONV");
-  return setting && strcmp(setting, "gemm") == 0;
+  return setting && strcmp(setting, value) == 0;
 }
 
-/* LOSSBAL_CONV=winograd2x2: the forward of prepared weights keeps
- * F(2x2, 3x3) where it would take F(4x4, 3x3), for comparisons. */
+static bool winograd_switched_off(void) { return conv_setting_is("gemm"); }
+
 static bool winograd_4x4_switched_off(void) {
-  const char *setting = getenv("LOSSBAL_CONV");
-  return setting && strcmp(setting, "winograd2x2") == 0;
+  return conv_setting_is("winograd2x2");
 }
 
 static bool use_winograd(const lb_conv2d_geometry *g) {
@@ -739,12 +741,12 @@ void lb_conv2d_forward(const lb_conv2d_geometry *g, const float *input,
 void lb_conv2d_finish_images(const lb_conv2d_geometry *g,
                              const lb_conv2d_epilogue *after, float *output,
                              int64_t first, int64_t count) {
-  if (!after || (!after->residual && !after->relu))
+  if (!after)
     return;
   int64_t offset = first * output_image_size(g);
   lb_add_relu_here(count * output_image_size(g),
                    after->residual ? after->residual + offset : NULL,
-                   after->relu, output + offset);
+                   output + offset);
 }
 
 /* F(4x4, 3x3) (conv_winograd4.c) does 2.25 multiplications per output

@@ -28,7 +28,6 @@
 
 #include "lossbal/lossbal.h"
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -120,11 +119,10 @@ typedef enum lb_conv2d_algorithm {
 /* What lb_conv2d_forward_images() does to its output after the bias, as
  * the layers after a folded convolution would: adds `residual` (an array
  * of the output's shape, the whole batch; NULL: nothing), then the ReLU
- * when `relu` (`x < 0 ? 0 : x`, NaN passing, as lb_relu_forward()). The
- * same bits as those layers' passes. */
+ * (`x < 0 ? 0 : x`, NaN passing, as lb_relu_forward()). The same bits as
+ * those layers' passes. (No epilogue at all: pass NULL.) */
 typedef struct lb_conv2d_epilogue {
   const float *residual;
-  bool relu;
 } lb_conv2d_epilogue;
 
 /* The epilogue on output images [first, first + count): for the

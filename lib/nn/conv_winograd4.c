@@ -393,7 +393,7 @@ static void forward_block(const lb_conv2d_geometry *g, const float *input,
   for (int k = 0; k < TILE_TAPS; k++)
     lb_sgemm_serial(false, false, co, columns, ci, 1.0f, u + k * co * ci, ci,
                     parts.v + k * ci * n, n, 0.0f, parts.m + k * co * n, n);
-  float *q = parts.tile, *y = parts.tile + 24 * images_per_block(g);
+  float *q = parts.tile, *y = parts.tile + TILE * PATCH * images_per_block(g);
   for (int64_t o = 0; o < co; o++)
     output_channel(g, parts.m, o, images, bias ? bias[o] : 0.0f, q, y, image,
                    output);

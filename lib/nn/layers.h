@@ -203,11 +203,10 @@ void lb_linear_backward(const lb_linear *fc, int64_t batch, const float *x,
  * (lb_residual_add(count, grad_main, grad_shortcut, grad_main)). */
 void lb_residual_add(int64_t count, const float *a, const float *b, float *out);
 
-/* out = relu(out + residual) on the calling thread, without the ReLU when
- * !relu and without the sum when residual is NULL: the same bits as
- * lb_residual_add(count, out, residual, out) then lb_relu_forward(count,
- * out, out), in one pass, for a convolution's epilogue. */
-void lb_add_relu_here(int64_t count, const float *residual, bool relu,
-                      float *out);
+/* out = relu(out + residual) on the calling thread, without the sum when
+ * residual is NULL: the same bits as lb_residual_add(count, out, residual,
+ * out) then lb_relu_forward(count, out, out), in one pass, for a
+ * convolution's epilogue. */
+void lb_add_relu_here(int64_t count, const float *residual, float *out);
 
 #endif /* LOSSBAL_NN_LAYERS_H */

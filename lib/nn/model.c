@@ -705,8 +705,9 @@ static bool prepared_weights_hold(lb_model *m) {
   return same;
 }
 
-/* y = bn(conv(x)) (+ residual where not NULL), and relu of it with
- * `relu`, for the range's images (x, y and residual hold the whole batch),
+/* y = bn(conv(x)) (+ residual where not NULL, which comes with `relu`),
+ * and relu of it with `relu`, for the range's images (x, y and residual
+ * hold the whole batch),
  * with the batch norm folded into the convolution. By ranges: with the
  * prepared weights, the sum and the ReLU in the convolution's epilogue,
  * each block of images while it is in the cache (timed with the
@@ -719,10 +720,10 @@ static void conv_bn_predict(lb_model *m, const lb_model_conv *c,
                             const image_range *r) {
   int64_t start = range_timing_start(m, r);
   if (r->workspace) {
-    lb_conv2d_epilogue after = {residual, relu};
+    lb_conv2d_epilogue after = {residual};
     lb_conv2d_forward_images(&c->geometry, c->algorithm, x, c->prepared,
                              c->prepared_bias, y, r->workspace, r->first,
-                             r->count, &after);
+                             r->count, relu ? &after : NULL);
     range_timing_stop(m, r, lb_profile_conv_kind(&c->geometry), start,
                       lb_profile_conv_flops(&c->geometry));
     return;
@@ -847,7 +848,6 @@ lb_status lb_model_predict(lb_model *m, const float *input, int64_t batch,
   lb_parallel_for(predict_range, &job, ranges);
   return LB_OK;
 }
-
 
 /* ---- backward ---------------------------------------------------------------
  */

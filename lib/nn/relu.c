@@ -30,19 +30,10 @@ static LB_VECTOR_KERNEL void add_relu_kernel(const float *restrict residual,
   }
 }
 
-static LB_VECTOR_KERNEL void add_kernel(const float *restrict residual,
-                                        float *restrict out, int64_t count) {
-  for (int64_t i = 0; i < count; i++)
-    out[i] = out[i] + residual[i];
-}
-
-void lb_add_relu_here(int64_t count, const float *residual, bool relu,
-                      float *out) {
-  if (residual && relu)
+void lb_add_relu_here(int64_t count, const float *residual, float *out) {
+  if (residual)
     add_relu_kernel(residual, out, count);
-  else if (residual)
-    add_kernel(residual, out, count);
-  else if (relu)
+  else
     relu_kernel(out, out, count);
 }
 
