@@ -311,7 +311,7 @@ static void bn_forward(lb_model *m, lb_model_bn *n, bool training,
   stop_timing(m, LB_LAYER_BATCHNORM, LB_PASS_FORWARD, start);
 }
 
-/* ---- images of a batch -------------------------------------------------------
+/* ---- images of a batch ------------------------------------------------------
  *
  * The layers after a convolution work on a range of the batch's images:
  * the whole batch in lb_model_forward() and layer by layer, a thread's
@@ -551,9 +551,10 @@ static void fold_batchnorm(const lb_model_conv *c, const lb_model_bn *n,
  * the batch is cut into ranges of whole images, one per thread, and each
  * thread takes its range through every layer, start to end: at most two
  * forks and joins per call (the preparing of the weights, when they
- * changed, then the ranges) instead of one or more per layer. Each join waits for the
- * slowest thread, and on a shared virtual machine some thread is nearly
- * always late, so the per-layer joins cost more than their own time:
+ * changed, then the ranges) instead of one or more per layer. Each join
+ * waits for the slowest thread, and on a shared virtual machine some
+ * thread is nearly always late, so the per-layer joins cost more than
+ * their own time:
  * width-16 ResNet-18 ran two single-threaded processes side by side at
  * 1.3x the rate of one two-threaded one. The convolutions run on weights
  * prepared once for every range (batch norm folded in, Winograd's filters
@@ -587,7 +588,9 @@ typedef struct prepared_layout {
 
 /* Floats, rounded up to 64 bytes (each part starts on such a boundary, as
  * the arena's do). */
-static int64_t aligned_floats(int64_t floats) { return (floats + 15) / 16 * 16; }
+static int64_t aligned_floats(int64_t floats) {
+  return (floats + 15) / 16 * 16;
+}
 
 static void lay_out_prepared(lb_model_conv *c, const lb_model_bn *n,
                              void *context) {
