@@ -11,6 +11,7 @@
 
 #include "core/core_internal.h"
 #include "lossbal/lossbal.h"
+#include "nn/block_claims.h"
 #include "nn/conv2d.h"
 #include "nn/conv_winograd.h"
 #include "test_support.h"
@@ -1115,6 +1116,167 @@ static void test_winograd_validated_at_one_thread_count_runs_at_another(
       sizeof pairs / sizeof *pairs, 600, winograd_run_at);
 }
 
+/* ---- blocks shared out among the threads -------------------------------- */
+
+/* Claims every unit as the thread of `range` would, alone, and checks that
+ * the units cover the batch once, in blocks that start where the range's
+ * own loop would start them, and that their indices are 0, 1, ... in
+ * range order. */
+static void check_claims_cover_the_batch(int64_t batch, int32_t ranges,
+                                         int64_t block, int64_t per_unit,
+                                         int32_t range) {
+  lb_block_claims claims;
+  lb_block_claims_start(&claims, batch, ranges, block, per_unit);
+  int64_t units = lb_block_units(&claims);
+  int64_t *first_of_unit = calloc((size_t)units, sizeof *first_of_unit);
+  int *claimed_images = calloc((size_t)batch, sizeof *claimed_images);
+  assert_non_null(first_of_unit);
+  assert_non_null(claimed_images);
+  int32_t turn = 0;
+  lb_block_unit unit;
+  int64_t count = 0;
+  while (lb_block_claim(&claims, range, &turn, &unit)) {
+    assert_in_range(unit.index, 0, units - 1);
+    assert_true(unit.images >= 1 && unit.images <= block * per_unit);
+    /* A unit lies in one range and starts on a block boundary of it. */
+    int32_t owner = 0;
+    while (lb_chunk_begin(batch, owner + 1, ranges) <= unit.first)
+      owner++;
+    int64_t begin = lb_chunk_begin(batch, owner, ranges);
+    assert_true(unit.first + unit.images <=
+                lb_chunk_begin(batch, owner + 1, ranges));
+    assert_int_equal((unit.first - begin) % (block * per_unit), 0);
+    for (int64_t i = unit.first; i < unit.first + unit.images; i++)
+      claimed_images[i]++;
+    first_of_unit[unit.index] = unit.first + 1;
+    count++;
+  }
+  assert_int_equal(count, units);
+  assert_false(lb_block_claim(&claims, range, &turn, &unit));
+  for (int64_t i = 0; i < batch; i++)
+    assert_int_equal(claimed_images[i], 1);
+  /* Indices follow the images: range by range, each range in order. */
+  for (int64_t u = 1; u < units; u++)
+    assert_true(first_of_unit[u] > first_of_unit[u - 1]);
+  free(first_of_unit);
+  free(claimed_images);
+}
+
+static void test_claims_cover_the_batch_once_in_unit_order(void **state) {
+  (void)state;
+  const struct {
+    int64_t batch, block, per_unit;
+    int32_t ranges;
+  } cases[] = {{64, 3, 1, 2}, {64, 3, 4, 2}, {65, 4, 2, 3}, {7, 2, 1, 8},
+               {10, 4, 1, 3}, {300, 1, 3, 2}, {9, 9, 1, 2}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    for (int32_t range = 0; range < cases[i].ranges; range++)
+      check_claims_cover_the_batch(cases[i].batch, cases[i].ranges,
+                                   cases[i].block, cases[i].per_unit, range);
+}
+
+/* A thread takes its own range's units first, then the next range's. */
+static void test_claims_start_with_the_own_range(void **state) {
+  (void)state;
+  lb_block_claims claims;
+  lb_block_claims_start(&claims, 12, 3, 2, 1); /* ranges of 4: 2 blocks */
+  int32_t turn = 0;
+  lb_block_unit unit;
+  const int64_t want[] = {4, 6, 8, 10, 0, 2};
+  for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+    assert_true(lb_block_claim(&claims, 1, &turn, &unit));
+    assert_int_equal(unit.first, want[i]);
+    assert_int_equal(unit.images, 2);
+  }
+  assert_false(lb_block_claim(&claims, 1, &turn, &unit));
+}
+
+/* Room for a part per block, within LB_BLOCK_MAX_PARTS and
+ * LB_BLOCK_PARTS_FLOATS but never below one per slot; none at one slot.
+ * The units of a call then fit that room, as few blocks to a unit as
+ * that allows. */
+static void test_gradient_parts_fit_their_room(void **state) {
+  (void)state;
+  assert_int_equal(lb_block_parts_room(64, 1, 2, 100), 0);
+  assert_int_equal(lb_block_parts_room(64, 2, 4, 100), 15);
+  assert_int_equal(lb_block_parts_room(1000, 4, 1, 100),
+                   LB_BLOCK_MAX_PARTS - 1);
+  int64_t big = LB_BLOCK_PARTS_FLOATS / 10;
+  assert_int_equal(lb_block_parts_room(64, 2, 1, big), 10);
+  assert_int_equal(lb_block_parts_room(64, 4, 1, LB_BLOCK_PARTS_FLOATS), 3);
+  assert_int_equal(lb_block_parts_room(3, 8, 1, 100), 2);
+
+  assert_int_equal(lb_blocks_per_unit(64, 2, 4, 15), 1);
+  assert_int_equal(lb_blocks_per_unit(64, 2, 4, 7), 2);
+  assert_int_equal(lb_blocks_per_unit(64, 2, 4, 1), 8);
+  assert_int_equal(lb_blocks_per_unit(1000, 4, 1, 127), 8);
+  lb_block_claims claims;
+  lb_block_claims_start(&claims, 1000, 4, 1, 8);
+  assert_int_equal(lb_block_units(&claims), 4 * 32);
+  lb_block_claims_start(&claims, 1000, 4, 1, 7);
+  assert_true(lb_block_units(&claims) - 1 > 127);
+}
+
+/* The kernels of `run`, from inside a job of the pool: the pool is busy,
+ * so the ranges of its calls run one after the other on this thread, and
+ * the first claims every block of all of them. */
+typedef struct nested_run {
+  conv_run *run;
+  void (*kernels)(conv_run *);
+} nested_run;
+
+static void nested_chunk(void *context, int32_t chunk) {
+  const nested_run *nested = context;
+  if (chunk == 0)
+    nested->kernels(nested->run);
+}
+
+/* Each case at `threads` threads twice: shared out among the threads as
+ * they go, and with one thread taking every block. The same bits, the
+ * weight gradient's sum included: units, not threads, make the sum. */
+static void check_same_bits_whoever_takes_the_blocks(
+    const conv_case *cases, size_t count, int32_t threads,
+    void (*kernels)(conv_run *)) {
+  int32_t before = lb_get_num_threads();
+  for (size_t i = 0; i < count; i++) {
+    lb_conv2d_geometry g = geometry_at_threads(&cases[i], threads);
+    assert_int_equal(lb_set_num_threads(threads), LB_OK);
+    conv_run shared = random_run(&g, cases[i].bias, 700 + i),
+             alone = random_run(&g, cases[i].bias, 700 + i);
+    kernels(&shared);
+    nested_run nested = {&alone, kernels};
+    lb_parallel_for(nested_chunk, &nested, 2);
+    assert_run_matches_reference(&shared);
+    assert_runs_identical(&shared, &alone);
+    free_run(&shared);
+    free_run(&alone);
+  }
+  assert_int_equal(lb_set_num_threads(before), LB_OK);
+}
+
+/* Many blocks a range, some units of several blocks (300 one-image blocks
+ * on 2 ranges need 3 a unit to stay within LB_BLOCK_MAX_PARTS). */
+static const conv_case claim_cases[] = {
+    {300, 4, 7, 7, 6, 1, 1, 1, 1, 0, 0, true},   /* 1x1 in place */
+    {12, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1, true}, /* 3x3: 3 images a block */
+};
+
+static void test_same_bits_whoever_takes_the_blocks(void **state) {
+  (void)state;
+  for (int32_t threads = 2; threads <= 3; threads++) {
+    check_same_bits_whoever_takes_the_blocks(
+        range_cases, sizeof range_cases / sizeof *range_cases, threads,
+        run_kernels);
+    check_same_bits_whoever_takes_the_blocks(
+        winograd_range_cases,
+        sizeof winograd_range_cases / sizeof *winograd_range_cases, threads,
+        run_winograd);
+    check_same_bits_whoever_takes_the_blocks(
+        claim_cases, sizeof claim_cases / sizeof *claim_cases, threads,
+        run_kernels);
+  }
+}
+
 /* A workspace sized for a batch serves every smaller batch (the model
  * sizes it once, for its largest), at any thread count. */
 static void test_winograd_workspace_never_shrinks_as_the_batch_grows(
@@ -1344,6 +1506,10 @@ int main(void) {
       cmocka_unit_test(test_winograd_agrees_with_gemm_path),
       cmocka_unit_test(test_winograd_only_for_3x3_stride_1_padding_1),
       cmocka_unit_test(test_winograd_same_with_any_thread_count),
+      cmocka_unit_test(test_claims_cover_the_batch_once_in_unit_order),
+      cmocka_unit_test(test_claims_start_with_the_own_range),
+      cmocka_unit_test(test_gradient_parts_fit_their_room),
+      cmocka_unit_test(test_same_bits_whoever_takes_the_blocks),
       cmocka_unit_test(test_winograd_ranges_match_reference_and_one_thread),
       cmocka_unit_test(test_winograd_ranges_repeat_bit_for_bit),
       cmocka_unit_test(

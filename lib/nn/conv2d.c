@@ -27,16 +27,20 @@
  * whole and copies every stride-th pixel, with no zero fill.
  *
  * Threads. The batch is cut into ranges of whole images, one per library
- * thread, run side by side by lb_parallel_for(); each range goes through
- * its blocks alone, with its own slot of the workspace (column matrix and
- * staging area) and single-threaded products (lb_sgemm_serial()). One
- * fork and join per call, instead of two per block when every lowering
- * and every product was split over the pool: at ResNet-18 width 16 the
- * blocks are so small that the joins (sched_yield) cost a tenth of the
- * time on 2 threads. The weight gradient is a sum over the batch: range 0
- * accumulates into grad_weight, range r > 0 into a [Co, K] area of its own
- * in the workspace, and a last pass adds those into grad_weight in range
- * order, so the same slots and thread count always give the same bits.
+ * thread, run side by side by lb_parallel_for(); each thread goes through
+ * its range's blocks with its own slot of the workspace (column matrix and
+ * staging area) and single-threaded products (lb_sgemm_serial()), then
+ * takes the blocks the other threads have not reached (block_claims.h),
+ * so that the call does not end with one thread waiting for a slower one.
+ * One fork and join per call, instead of two per block when every
+ * lowering and every product was split over the pool: at ResNet-18 width
+ * 16 the blocks are so small that the joins (sched_yield) cost a tenth of
+ * the time on 2 threads. The weight gradient is a sum over the batch,
+ * summed per unit of blocks (a fixed run of one range's blocks, claimed
+ * together): the first unit into grad_weight, every other into a [Co, K]
+ * part of its own in the workspace, and a last pass adds the parts into
+ * grad_weight in unit order, so the same slots and thread count always
+ * give the same bits, whichever thread took which unit.
  * When ranges would leave threads idle (fewer images than threads, or
  * ranges of uneven sizes on a small batch: one big image is the extreme),
  * a single range runs instead and each block's lowering, col2im and
@@ -49,6 +53,7 @@
  * for comparisons.
  */
 #include "conv2d.h"
+#include "block_claims.h"
 #include "conv_winograd.h"
 #include "conv_winograd4.h"
 #include "layers.h"
@@ -134,14 +139,22 @@ static int64_t slot_floats(const lb_conv2d_geometry *g) {
   return columns_floats(g) + staging_floats(g);
 }
 
-/* The workspace: the slots, then a weight gradient [Co, K] for each slot
- * but the first. False when the count overflows (only validation can see
- * that). */
+/* Weight gradients [Co, K] the workspace holds beyond grad_weight itself:
+ * one per unit of blocks but the first (block_claims.h). */
+static int64_t parts_room(const lb_conv2d_geometry *g) {
+  return lb_block_parts_room(g->batch, workspace_slots(g),
+                             images_per_block(g),
+                             g->out_channels * filter_size(g));
+}
+
+/* The workspace: the slots, then parts_room() weight gradients. False when
+ * the count overflows (only validation can see that). */
 static bool gemm_workspace_floats(const lb_conv2d_geometry *g,
                                   int64_t *floats) {
-  int64_t slots = workspace_slots(g), blocks, gradients;
-  if (!lb_mul_i64(slots, slot_floats(g), &blocks) ||
-      !lb_mul_i64(slots - 1, g->out_channels * filter_size(g), &gradients) ||
+  int64_t blocks, gradients;
+  if (!lb_mul_i64(workspace_slots(g), slot_floats(g), &blocks) ||
+      !lb_mul_i64(parts_room(g), g->out_channels * filter_size(g),
+                  &gradients) ||
       blocks > INT64_MAX - gradients)
     return false;
   *floats = blocks + gradients;
@@ -162,11 +175,12 @@ static float *slot_staging(const lb_conv2d_geometry *g, float *workspace,
   return slot_columns(g, workspace, slot) + columns_floats(g);
 }
 
-/* The weight gradient of range `range` >= 1, after every slot. */
-static float *range_weight_gradient(const lb_conv2d_geometry *g,
-                                    float *workspace, int32_t range) {
+/* The weight gradient of unit `unit` >= 1 of a call's units, after every
+ * slot (the first unit's is grad_weight). */
+static float *unit_weight_gradient(const lb_conv2d_geometry *g,
+                                   float *workspace, int64_t unit) {
   return workspace + workspace_slots(g) * slot_floats(g) +
-         (range - 1) * g->out_channels * filter_size(g);
+         (unit - 1) * g->out_channels * filter_size(g);
 }
 
 /* ---- the choice of algorithm --------------------------------------------- */
@@ -320,7 +334,8 @@ static lb_status check_arrays(const lb_conv2d_geometry *g) {
  * (so that a slot's size cannot overflow): with many threads the slots and
  * their weight gradients can still outgrow a byte count. */
 /* An upper bound of Winograd's workspace in floats, whatever its blocks:
- * (slots + 1) transformed filter banks [16, Co, Ci] and, per slot, the
+ * (slots + 1) transformed filter banks [16, Co, Ci], the gradient parts
+ * beyond one per slot (at most LB_BLOCK_PARTS_FLOATS) and, per slot, the
  * transformed input and output [16, Ci + Co, T] of at most every tile of
  * the batch. False when it overflows. */
 static bool winograd_bound_floats(const lb_conv2d_geometry *g,
@@ -332,7 +347,8 @@ static bool winograd_bound_floats(const lb_conv2d_geometry *g,
          lb_mul_i64(16 * g->slots, g->in_channels + g->out_channels, &data) &&
          lb_mul_i64(data, tiles, &data) &&
          lb_mul_i64(data, g->batch, &data) &&
-         !__builtin_add_overflow(filters, data, floats);
+         !__builtin_add_overflow(filters, data, floats) &&
+         !__builtin_add_overflow(*floats, LB_BLOCK_PARTS_FLOATS, floats);
 }
 
 static lb_status check_workspace(const lb_conv2d_geometry *g) {
@@ -627,6 +643,7 @@ typedef struct conv_call {
   int32_t ranges;
   bool split; /* one range, each product split over the pool */
   const lb_conv2d_epilogue *after; /* on each block's output, or NULL */
+  lb_block_claims claims; /* the blocks of the ranges (of several) */
 } conv_call;
 
 /* Ranges smaller than the largest by more than this share of a range
@@ -717,9 +734,19 @@ static void forward_images(const conv_call *call, span images, int32_t slot) {
   }
 }
 
+/* The blocks the thread of range `range` claims, its own range's first
+ * (block_claims.h), with its workspace slot; on a single range, all. */
 static void forward_range(void *context, int32_t range) {
-  const conv_call *call = context;
-  forward_images(call, range_images(call, range), range);
+  conv_call *call = context;
+  if (call->split) {
+    forward_images(call, range_images(call, range), range);
+    return;
+  }
+  int32_t turn = 0;
+  lb_block_unit block;
+  while (lb_block_claim(&call->claims, range, &turn, &block))
+    forward_images(call, (span){block.first, block.first + block.images},
+                   range);
 }
 
 void lb_conv2d_forward(const lb_conv2d_geometry *g, const float *input,
@@ -733,6 +760,9 @@ void lb_conv2d_forward(const lb_conv2d_geometry *g, const float *input,
                     .output = output, .workspace = workspace,
                     .ranges = image_ranges(g)};
   call.split = call.ranges == 1;
+  if (!call.split)
+    lb_block_claims_start(&call.claims, g->batch, call.ranges,
+                          images_per_block(g), 1);
   lb_parallel_for(forward_range, &call, call.ranges);
 }
 
@@ -922,28 +952,48 @@ static void backward_block(const conv_call *call, int64_t first,
                          columns, split);
 }
 
-/* Range 0 sums its weight gradient into grad_weight, the others into
- * their own areas, added in afterwards by add_range_weight_gradients(). */
-static void backward_range(void *context, int32_t range) {
-  const conv_call *call = context;
-  float *grad_weight =
-      range == 0 ? call->grad_weight
-                 : range_weight_gradient(call->g, call->workspace, range);
-  span images = range_images(call, range);
+/* The gradients of `images` with workspace slot `slot`, their weight
+ * gradient summed into grad_weight. */
+static void backward_images(const conv_call *call, span images, int32_t slot,
+                            float *grad_weight) {
   for (int64_t first = images.begin, count; first < images.end;
        first += count) {
     count = block_images(call->g, first, images);
-    backward_block(call, first, count, range,
+    backward_block(call, first, count, slot,
                    first == images.begin ? 0.0f : 1.0f, grad_weight);
   }
 }
 
-/* grad_weight += the gradients of ranges 1, 2, ... in range order. */
-static void add_range_weight_gradients(const conv_call *call) {
-  const float *parts[LB_CONV_MAX_SLOTS];
-  for (int32_t range = 1; range < call->ranges; range++)
-    parts[range - 1] = range_weight_gradient(call->g, call->workspace, range);
-  lb_add_parts(call->grad_weight, parts, call->ranges - 1,
+/* The units the thread of range `range` claims, its own range's first,
+ * each unit's weight gradient into its own part (the first unit's into
+ * grad_weight), added up afterwards by add_unit_weight_gradients(); on a
+ * single range, all of the batch into grad_weight. */
+static void backward_range(void *context, int32_t range) {
+  conv_call *call = context;
+  if (call->split) {
+    backward_images(call, range_images(call, range), range,
+                    call->grad_weight);
+    return;
+  }
+  int32_t turn = 0;
+  lb_block_unit unit;
+  while (lb_block_claim(&call->claims, range, &turn, &unit))
+    backward_images(
+        call, (span){unit.first, unit.first + unit.images}, range,
+        unit.index == 0
+            ? call->grad_weight
+            : unit_weight_gradient(call->g, call->workspace, unit.index));
+}
+
+/* grad_weight += the gradients of units 1, 2, ... in unit order, so a
+ * thread count always gives the same bits, whichever thread summed which
+ * unit. */
+static void add_unit_weight_gradients(const conv_call *call) {
+  const float *parts[LB_BLOCK_MAX_PARTS];
+  int64_t units = lb_block_units(&call->claims);
+  for (int64_t unit = 1; unit < units; unit++)
+    parts[unit - 1] = unit_weight_gradient(call->g, call->workspace, unit);
+  lb_add_parts(call->grad_weight, parts, (int32_t)(units - 1),
                call->g->out_channels * filter_size(call->g));
 }
 
@@ -962,6 +1012,12 @@ void lb_conv2d_backward(const lb_conv2d_geometry *g, const float *input,
                     .grad_weight = grad_weight, .workspace = workspace,
                     .ranges = image_ranges(g)};
   call.split = call.ranges == 1;
+  if (!call.split) {
+    int64_t block = images_per_block(g);
+    lb_block_claims_start(
+        &call.claims, g->batch, call.ranges, block,
+        lb_blocks_per_unit(g->batch, call.ranges, block, parts_room(g)));
+  }
   lb_parallel_for(backward_range, &call, call.ranges);
-  if (call.ranges > 1) add_range_weight_gradients(&call);
+  if (call.ranges > 1) add_unit_weight_gradients(&call);
 }

@@ -60,7 +60,8 @@ lb_status lb_conv2d_geometry_validate(lb_conv2d_geometry *g);
 /* Bytes of workspace the kernels need for this geometry: per slot (up to
  * min(slots, batch) of them) the column matrix of a block of images and,
  * for blocks of several images, a staging area for their output, then a
- * weight gradient [Co, K] for every slot but the first (see conv2d.c). A
+ * weight gradient [Co, K] for every unit of blocks but the first (at least
+ * one per slot but the first; see conv2d.c and block_claims.h). A
  * 1x1 kernel with stride 1 and no padding on images of 49 pixels or more
  * needs no column matrix, so at one slot its workspace is 0. Cannot
  * overflow for a validated geometry. */

@@ -24,17 +24,20 @@
  *
  * Threads, as in conv2d.c (see its top comment). The batch is cut into
  * ranges of whole images, one per library thread, run side by side by one
- * lb_parallel_for(); each range goes through its blocks alone (input
+ * lb_parallel_for(); each thread goes through its range's blocks (input
  * transform, 16 single-threaded products, output transform), with a V and
  * an M of its own (a workspace slot). Splitting each of those three steps
  * over the pool instead cost three fork-joins per block: at ResNet-18
  * width 16 on 2 threads, an eighth of the time went to threads waiting at
  * joins, and V and M, written by one thread and read by another, left the
- * cache between steps. U is shared: the filters are transformed once per
- * call, on the pool, before the ranges. The filter gradient is a sum over
- * the batch: range 0 accumulates its dU in the workspace's dU, range r > 0
- * in a [16, Co, Ci] area of its own, and a last pass adds those in range
- * order before G^T dU G, so a thread count always gives the same bits.
+ * cache between steps. A thread done with its range takes the blocks the
+ * others have not reached (block_claims.h). U is shared: the filters are
+ * transformed once per call, on the pool, before the ranges. The filter
+ * gradient is a sum over the batch, summed per unit of blocks (a fixed run
+ * of one range's blocks, claimed together): the first unit's dU in the
+ * workspace's dU, every other unit's in a [16, Co, Ci] part of its own,
+ * and a last pass adds the parts in unit order before G^T dU G, so a
+ * thread count always gives the same bits, whichever thread took what.
  * When ranges would leave threads idle (fewer images than threads, uneven
  * ranges of a small batch, one large image), or would narrow the products
  * of a wide layer on small images (ranges_too_narrow()), a single range
@@ -62,6 +65,7 @@
  */
 #include "conv_winograd.h"
 
+#include "block_claims.h"
 #include "../core/core_internal.h"
 #include "../core/vector_kernel.h"
 
@@ -131,10 +135,11 @@ static int64_t plane_size(const lb_conv2d_geometry *g) {
 }
 
 /* The workspace, in floats: U and dU [16, Co, Ci] (U shared by the ranges,
- * dU range 0's and then the sum), then per slot V [16, Ci, T] and M (or Z)
- * [16, Co, T] of one block of T tiles, then a dU [16, Co, Ci] for every
- * slot but the first (see the top of the file). Every part grows with the
- * batch, never shrinks, so a workspace for a batch serves smaller ones. */
+ * dU the first unit's part and then the sum), then per slot V [16, Ci, T]
+ * and M (or Z) [16, Co, T] of one block of T tiles, then a dU [16, Co, Ci]
+ * for every other unit of blocks (see the top of the file and
+ * block_claims.h). Every part grows with the batch, never shrinks, so a
+ * workspace for a batch serves smaller ones. */
 typedef struct winograd_buffers {
   float *v, *m;
 } winograd_buffers;
@@ -151,9 +156,15 @@ static int64_t slot_floats(const lb_conv2d_geometry *g) {
   return TILE_TAPS * (g->in_channels + g->out_channels) * block_columns(g);
 }
 
+/* dU parts beyond the first the workspace holds. */
+static int64_t parts_room(const lb_conv2d_geometry *g) {
+  return lb_block_parts_room(g->batch, workspace_slots(g),
+                             images_per_block(g), filter_floats(g));
+}
+
 size_t lb_winograd_workspace_bytes(const lb_conv2d_geometry *g) {
-  int64_t slots = workspace_slots(g);
-  int64_t floats = (slots + 1) * filter_floats(g) + slots * slot_floats(g);
+  int64_t floats = (2 + parts_room(g)) * filter_floats(g) +
+                   workspace_slots(g) * slot_floats(g);
   return (size_t)floats * sizeof(float);
 }
 
@@ -181,12 +192,14 @@ static winograd_buffers slot_buffers(const lb_conv2d_geometry *g,
   return b;
 }
 
-/* The dU of range `range` >= 1, after every slot. */
-static float *range_filter_gradient(const lb_conv2d_geometry *g,
-                                    float *workspace, int32_t range) {
+/* The dU of unit `unit` of a call's units: the first unit's in the sum,
+ * the others' after every slot. */
+static float *unit_filter_gradient(const lb_conv2d_geometry *g,
+                                   float *workspace, int64_t unit) {
+  if (unit == 0)
+    return filter_gradient_sum(g, workspace);
   return workspace + 2 * filter_floats(g) +
-         workspace_slots(g) * slot_floats(g) +
-         (range - 1) * filter_floats(g);
+         workspace_slots(g) * slot_floats(g) + (unit - 1) * filter_floats(g);
 }
 
 /* ---- the 4x4 transforms -------------------------------------------------- */
@@ -1122,6 +1135,7 @@ typedef struct winograd_call {
   int32_t ranges;
   bool split; /* one range, each step split over the pool */
   const lb_conv2d_epilogue *after; /* on each block's output, or NULL */
+  lb_block_claims claims; /* the blocks of the ranges (of several) */
 } winograd_call;
 
 /* As in conv2d.c: ranges smaller than the largest by more than a
@@ -1158,10 +1172,6 @@ static int32_t image_ranges(const lb_conv2d_geometry *g) {
       ranges_too_narrow(g))
     return 1;
   return (int32_t)ranges;
-}
-
-static int64_t range_begin(const winograd_call *call, int32_t range) {
-  return lb_chunk_begin(call->g->batch, range, call->ranges);
 }
 
 /* The most images in a block of the call. */
@@ -1217,10 +1227,32 @@ static void forward_images(const winograd_call *call, int64_t begin,
   }
 }
 
+/* The blocks the thread of range `range` claims, its own range's first,
+ * with its workspace slot. Every block leaves M zero, so a block no wider
+ * than one done before adds into it (see forward_block()). */
+static void forward_claimed(winograd_call *call, int32_t range) {
+  const lb_conv2d_geometry *g = call->g;
+  int64_t zero_columns = 0;
+  int32_t turn = 0;
+  lb_block_unit block;
+  while (lb_block_claim(&call->claims, range, &turn, &block)) {
+    int64_t columns = block.images * tiles_per_image(g);
+    forward_block(call, block.first, block.images, range,
+                  columns <= zero_columns, true);
+    if (columns > zero_columns)
+      zero_columns = columns;
+    lb_conv2d_finish_images(g, call->after, call->output, block.first,
+                            block.images);
+  }
+}
+
 static void forward_range(void *context, int32_t range) {
-  const winograd_call *call = context;
-  forward_images(call, range_begin(call, range), range_begin(call, range + 1),
-                 range);
+  winograd_call *call = context;
+  if (call->split) {
+    forward_images(call, 0, call->g->batch, 0);
+    return;
+  }
+  forward_claimed(call, range);
 }
 
 void lb_winograd_forward(const lb_conv2d_geometry *g, const float *input,
@@ -1233,6 +1265,9 @@ void lb_winograd_forward(const lb_conv2d_geometry *g, const float *input,
                         .slots = first_slot(g, workspace),
                         .ranges = image_ranges(g)};
   call.split = call.ranges == 1;
+  if (!call.split)
+    lb_block_claims_start(&call.claims, g->batch, call.ranges,
+                          images_per_block(g), 1);
   lb_parallel_for(forward_range, &call, call.ranges);
 }
 
@@ -1307,29 +1342,43 @@ static void backward_block(const winograd_call *call, int64_t first,
       call->grad_input + first * g->in_channels * plane_size(g), split);
 }
 
-/* Range 0 sums its dU into the workspace's dU, the others into their own,
- * added in afterwards by add_range_filter_gradients(). */
-static void backward_range(void *context, int32_t range) {
-  const winograd_call *call = context;
-  float *du = range == 0
-                  ? filter_gradient_sum(call->g, call->workspace)
-                  : range_filter_gradient(call->g, call->workspace, range);
-  int64_t begin = range_begin(call, range), end = range_begin(call, range + 1);
+/* The gradients of images [begin, end), their dU summed into du. */
+static void backward_images(const winograd_call *call, int64_t begin,
+                            int64_t end, int32_t slot, float *du) {
   for (int64_t first = begin, count; first < end; first += count) {
     count = block_images(call, first, end);
-    backward_block(call, first, count, range, first == begin ? 0.0f : 1.0f,
+    backward_block(call, first, count, slot, first == begin ? 0.0f : 1.0f,
                    du);
   }
 }
 
-/* dU += the dU of ranges 1, 2, ... in range order, so a thread count
- * always gives the same bits. */
-static void add_range_filter_gradients(const winograd_call *call) {
-  const float *parts[LB_CONV_MAX_SLOTS];
-  for (int32_t range = 1; range < call->ranges; range++)
-    parts[range - 1] = range_filter_gradient(call->g, call->workspace, range);
+/* The units the thread of range `range` claims, its own range's first,
+ * each unit's dU into its own part, added up afterwards by
+ * add_unit_filter_gradients(). */
+static void backward_range(void *context, int32_t range) {
+  winograd_call *call = context;
+  if (call->split) {
+    backward_images(call, 0, call->g->batch, 0,
+                    filter_gradient_sum(call->g, call->workspace));
+    return;
+  }
+  int32_t turn = 0;
+  lb_block_unit unit;
+  while (lb_block_claim(&call->claims, range, &turn, &unit))
+    backward_images(call, unit.first, unit.first + unit.images, range,
+                    unit_filter_gradient(call->g, call->workspace,
+                                         unit.index));
+}
+
+/* dU += the dU of units 1, 2, ... in unit order, so a thread count always
+ * gives the same bits, whichever thread summed which unit. */
+static void add_unit_filter_gradients(const winograd_call *call) {
+  const float *parts[LB_BLOCK_MAX_PARTS];
+  int64_t units = lb_block_units(&call->claims);
+  for (int64_t unit = 1; unit < units; unit++)
+    parts[unit - 1] = unit_filter_gradient(call->g, call->workspace, unit);
   lb_add_parts(filter_gradient_sum(call->g, call->workspace), parts,
-               call->ranges - 1, filter_floats(call->g));
+               (int32_t)(units - 1), filter_floats(call->g));
 }
 
 void lb_winograd_backward(const lb_conv2d_geometry *g, const float *input,
@@ -1346,9 +1395,15 @@ void lb_winograd_backward(const lb_conv2d_geometry *g, const float *input,
                         .slots = first_slot(g, workspace),
                         .ranges = image_ranges(g)};
   call.split = call.ranges == 1;
+  if (!call.split) {
+    int64_t block = images_per_block(g);
+    lb_block_claims_start(
+        &call.claims, g->batch, call.ranges, block,
+        lb_blocks_per_unit(g->batch, call.ranges, block, parts_room(g)));
+  }
   lb_parallel_for(backward_range, &call, call.ranges);
   if (call.ranges > 1)
-    add_range_filter_gradients(&call);
+    add_unit_filter_gradients(&call);
   transform_job dg_job = {.g = g,
                           .source = filter_gradient_sum(g, workspace),
                           .target = grad_weight, .items = filter_groups(g)};

@@ -3,6 +3,8 @@
  * kernels of conv2d.h and layers.h in order (and in reverse). */
 #include "model_internal.h"
 
+#include "block_claims.h"
+
 #include "../core/core_internal.h"
 
 #include <math.h>
@@ -144,8 +146,9 @@ static int64_t max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
  * that property: it stages several small images at once), so a forward of
  * a smaller shape never needs a bigger arena (at the same thread count:
  * the geometry's slots). The bound assumes conv2d.c's blocks of about 1024
- * output columns, one per slot, and a weight gradient per slot but the
- * first; the max keeps it safe regardless. */
+ * output columns, one per slot, and weight gradients of one per slot but
+ * the first plus the most that units of blocks add (block_claims.h); the
+ * max keeps it safe regardless. */
 static size_t conv_workspace(const lb_conv2d_geometry *g) {
   int64_t pixels = g->out_h * g->out_w;
   int64_t columns = g->batch * pixels;
@@ -159,8 +162,10 @@ static size_t conv_workspace(const lb_conv2d_geometry *g) {
       !lb_mul_size(bound, (size_t)slots, &bound) ||
       !lb_mul_size((size_t)(slots - 1), (size_t)(g->out_channels * filter),
                    &gradients) ||
-      bound > SIZE_MAX - gradients ||
-      !lb_mul_size(bound + gradients, sizeof(float), &bound))
+      gradients > SIZE_MAX - (size_t)LB_BLOCK_PARTS_FLOATS ||
+      bound > SIZE_MAX - (size_t)LB_BLOCK_PARTS_FLOATS - gradients ||
+      !lb_mul_size(bound + gradients + (size_t)LB_BLOCK_PARTS_FLOATS,
+                   sizeof(float), &bound))
     bound = SIZE_MAX; /* refused by the carver */
   size_t exact = lb_conv2d_workspace_bytes(g);
   return exact > bound ? exact : bound;

@@ -1,0 +1,80 @@
+/*
+ * Blocks of images shared out among the threads of a convolution call as
+ * they go. Internal (hidden, never installed).
+ *
+ * A convolution on several threads cuts the batch into ranges of images,
+ * one per thread, and each range into blocks of `block` images (conv2d.c,
+ * conv_winograd.c). With ranges fixed in advance, every call ends when its
+ * slowest thread does; on a machine whose cores run at different speeds
+ * (a shared virtual machine, a processor with big and little cores) the
+ * others wait. Here every thread starts on its own range and, when that is
+ * done, takes the blocks still left in the others, so a thread waits for
+ * at most about one block of another.
+ *
+ * The results stay the same bits whoever computes what: a block's output
+ * and input gradient depend only on its images, and the weight gradient (a
+ * sum over the batch) is summed by units, runs of `blocks_per_unit`
+ * consecutive blocks of one range that one thread claims together, each
+ * with a gradient part of its own, added in unit order afterwards. The
+ * units follow from the batch, the ranges and the block size alone.
+ */
+#ifndef LOSSBAL_NN_BLOCK_CLAIMS_H
+#define LOSSBAL_NN_BLOCK_CLAIMS_H
+
+#include "conv2d.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The most gradient parts a convolution call sums (a bound for the list of
+ * parts it adds up), and the most floats its parts beyond one per slot
+ * take (4 MB): enough for a part per block of the large-image layers,
+ * whose gradients are small, where sharing blocks out pays. */
+#define LB_BLOCK_MAX_PARTS 128
+#define LB_BLOCK_PARTS_FLOATS (INT64_C(1) << 20)
+
+typedef struct lb_block_claims {
+  int64_t batch;           /* images */
+  int64_t block;           /* images per block (the last of a range fewer) */
+  int64_t blocks_per_unit; /* blocks claimed together */
+  int32_t ranges;          /* at most LB_CONV_MAX_SLOTS */
+  atomic_int_fast64_t next_unit[LB_CONV_MAX_SLOTS]; /* per range */
+} lb_block_claims;
+
+/* What a claim hands out: images [first, first + images) of one range, in
+ * blocks of `block` images, and the unit's place among all the call's
+ * units (range by range, each range's in order). */
+typedef struct lb_block_unit {
+  int64_t first, images, index;
+} lb_block_unit;
+
+/* Readies the claims of one call, nothing claimed yet. */
+void lb_block_claims_start(lb_block_claims *claims, int64_t batch,
+                           int32_t ranges, int64_t block,
+                           int64_t blocks_per_unit);
+
+/* The call's units: as many gradient parts as it sums. */
+int64_t lb_block_units(const lb_block_claims *claims);
+
+/* The next unit for the thread of range `range`: its own range's first,
+ * then the other ranges' in turn. *turn starts at 0 and is the thread's
+ * own cursor across calls. False when every unit is taken. Safe to call
+ * from the call's threads at once. */
+bool lb_block_claim(lb_block_claims *claims, int32_t range, int32_t *turn,
+                    lb_block_unit *unit);
+
+/* How many gradient parts beyond the first a workspace keeps for `slots`
+ * ranges of a batch in blocks of `block` images, each part of
+ * `part_floats` floats: one per block, but no more than LB_BLOCK_MAX_PARTS
+ * in all and no more floats than LB_BLOCK_PARTS_FLOATS, unless one per
+ * slot needs more (which it always gets); none for a single range. */
+int64_t lb_block_parts_room(int64_t batch, int64_t slots, int64_t block,
+                            int64_t part_floats);
+
+/* The fewest blocks per unit that give `ranges` ranges no more than
+ * `room` gradient parts beyond the first (room >= ranges - 1). */
+int64_t lb_blocks_per_unit(int64_t batch, int32_t ranges, int64_t block,
+                           int64_t room);
+
+#endif /* LOSSBAL_NN_BLOCK_CLAIMS_H */
