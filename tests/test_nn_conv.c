@@ -1189,6 +1189,13 @@ static void test_claims_start_with_the_own_range(void **state) {
     assert_int_equal(unit.images, 2);
   }
   assert_false(lb_block_claim(&claims, 1, &turn, &unit));
+  /* Rotated by 2 for a test: range 1's thread starts on range 0. */
+  lb_block_claims_start(&claims, 12, 3, 2, 1);
+  turn = 0;
+  lb_block_claims_rotate_for_tests(2);
+  assert_true(lb_block_claim(&claims, 1, &turn, &unit));
+  lb_block_claims_rotate_for_tests(0);
+  assert_int_equal(unit.first, 0);
 }
 
 /* Room for a part per block, within LB_BLOCK_MAX_PARTS and
@@ -1210,6 +1217,8 @@ static void test_gradient_parts_fit_their_room(void **state) {
   assert_int_equal(lb_blocks_per_unit(64, 2, 4, 7), 2);
   assert_int_equal(lb_blocks_per_unit(64, 2, 4, 1), 8);
   assert_int_equal(lb_blocks_per_unit(1000, 4, 1, 127), 8);
+  /* Less room than ranges: one unit a range, the most blocks a range has. */
+  assert_int_equal(lb_blocks_per_unit(13, 3, 2, 0), 3);
   lb_block_claims claims;
   lb_block_claims_start(&claims, 1000, 4, 1, 8);
   assert_int_equal(lb_block_units(&claims), 4 * 32);
@@ -1218,8 +1227,9 @@ static void test_gradient_parts_fit_their_room(void **state) {
 }
 
 /* The kernels of `run`, from inside a job of the pool: the pool is busy,
- * so the ranges of its calls run one after the other on this thread, and
- * the first claims every block of all of them. */
+ * so the ranges of its calls run one after the other on this thread
+ * (test_core checks that), and the first claims every block of all of
+ * them, from the range lb_block_claims_rotate_for_tests() says on. */
 typedef struct nested_run {
   conv_run *run;
   void (*kernels)(conv_run *);
@@ -1231,9 +1241,10 @@ static void nested_chunk(void *context, int32_t chunk) {
     nested->kernels(nested->run);
 }
 
-/* Each case at `threads` threads twice: shared out among the threads as
- * they go, and with one thread taking every block. The same bits, the
- * weight gradient's sum included: units, not threads, make the sum. */
+/* Each case at `threads` threads: shared out among the threads as they
+ * go, and with one thread taking every block, starting on each range in
+ * turn. The same bits, the weight gradient's sum included: units, not
+ * threads, make the sum. */
 static void check_same_bits_whoever_takes_the_blocks(
     const conv_case *cases, size_t count, int32_t threads,
     void (*kernels)(conv_run *)) {
@@ -1241,15 +1252,19 @@ static void check_same_bits_whoever_takes_the_blocks(
   for (size_t i = 0; i < count; i++) {
     lb_conv2d_geometry g = geometry_at_threads(&cases[i], threads);
     assert_int_equal(lb_set_num_threads(threads), LB_OK);
-    conv_run shared = random_run(&g, cases[i].bias, 700 + i),
-             alone = random_run(&g, cases[i].bias, 700 + i);
+    conv_run shared = random_run(&g, cases[i].bias, 700 + i);
     kernels(&shared);
-    nested_run nested = {&alone, kernels};
-    lb_parallel_for(nested_chunk, &nested, 2);
     assert_run_matches_reference(&shared);
-    assert_runs_identical(&shared, &alone);
+    for (int32_t start = 0; start < threads; start++) {
+      conv_run alone = random_run(&g, cases[i].bias, 700 + i);
+      nested_run nested = {&alone, kernels};
+      lb_block_claims_rotate_for_tests(start);
+      lb_parallel_for(nested_chunk, &nested, 2);
+      lb_block_claims_rotate_for_tests(0);
+      assert_runs_identical(&shared, &alone);
+      free_run(&alone);
+    }
     free_run(&shared);
-    free_run(&alone);
   }
   assert_int_equal(lb_set_num_threads(before), LB_OK);
 }
@@ -1259,6 +1274,14 @@ static void check_same_bits_whoever_takes_the_blocks(
 static const conv_case claim_cases[] = {
     {300, 4, 7, 7, 6, 1, 1, 1, 1, 0, 0, true},   /* 1x1 in place */
     {12, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1, true}, /* 3x3: 3 images a block */
+};
+
+/* Ranges of one block, of 5, 4 and 4 images at 3 threads (5 and 4 at
+ * 4): a thread that starts on a 4-image range and takes a 5-image block
+ * next must not add its products into an M that is zero for 4 images
+ * only (forward_claimed() in conv_winograd.c). */
+static const conv_case winograd_claim_cases[] = {
+    {13, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, true},
 };
 
 static void test_same_bits_whoever_takes_the_blocks(void **state) {
@@ -1274,6 +1297,10 @@ static void test_same_bits_whoever_takes_the_blocks(void **state) {
     check_same_bits_whoever_takes_the_blocks(
         claim_cases, sizeof claim_cases / sizeof *claim_cases, threads,
         run_kernels);
+    check_same_bits_whoever_takes_the_blocks(
+        winograd_claim_cases,
+        sizeof winograd_claim_cases / sizeof *winograd_claim_cases, threads,
+        run_winograd);
   }
 }
 
@@ -1293,6 +1320,26 @@ static void test_winograd_workspace_never_shrinks_as_the_batch_grows(
       before = bytes;
     }
   }
+}
+
+/* The same for the GEMM path, whose weight-gradient parts grow with the
+ * blocks of the batch up to LB_BLOCK_MAX_PARTS (the 1x1 case, one image a
+ * block, reaches it). */
+static void test_gemm_workspace_never_shrinks_as_the_batch_grows(
+    void **state) {
+  (void)state;
+  const conv_case cases[] = {range_cases[0], claim_cases[0]};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    for (int32_t threads = 1; threads <= 4; threads++) {
+      conv_case c = cases[i];
+      size_t before = 0;
+      for (c.batch = 1; c.batch <= 300; c.batch++) {
+        lb_conv2d_geometry g = geometry_at_threads(&c, threads);
+        size_t bytes = lb_conv2d_workspace_bytes(&g);
+        assert_true(bytes >= before);
+        before = bytes;
+      }
+    }
 }
 
 /* ---- forward of prepared weights by ranges of images ---------------------
@@ -1510,6 +1557,7 @@ int main(void) {
       cmocka_unit_test(test_claims_start_with_the_own_range),
       cmocka_unit_test(test_gradient_parts_fit_their_room),
       cmocka_unit_test(test_same_bits_whoever_takes_the_blocks),
+      cmocka_unit_test(test_gemm_workspace_never_shrinks_as_the_batch_grows),
       cmocka_unit_test(test_winograd_ranges_match_reference_and_one_thread),
       cmocka_unit_test(test_winograd_ranges_repeat_bit_for_bit),
       cmocka_unit_test(

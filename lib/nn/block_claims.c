@@ -6,6 +6,12 @@
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+static atomic_int rotation_for_tests;
+
+void lb_block_claims_rotate_for_tests(int32_t rotation) {
+  atomic_store(&rotation_for_tests, rotation);
+}
+
 static int64_t range_begin(int64_t batch, int32_t ranges, int32_t range) {
   return lb_chunk_begin(batch, range, ranges);
 }
@@ -64,8 +70,10 @@ static lb_block_unit unit_at(const lb_block_claims *claims, int32_t range,
 
 bool lb_block_claim(lb_block_claims *claims, int32_t range, int32_t *turn,
                     lb_block_unit *unit) {
+  int32_t start =
+      range + atomic_load_explicit(&rotation_for_tests, memory_order_relaxed);
   for (; *turn < claims->ranges; ++*turn) {
-    int32_t from = (range + *turn) % claims->ranges;
+    int32_t from = (start + *turn) % claims->ranges;
     int64_t next = atomic_fetch_add_explicit(&claims->next_unit[from], 1,
                                              memory_order_relaxed);
     if (next < range_units(claims, from)) {
@@ -91,8 +99,10 @@ int64_t lb_block_parts_room(int64_t batch, int64_t slots, int64_t block,
 
 int64_t lb_blocks_per_unit(int64_t batch, int32_t ranges, int64_t block,
                            int64_t room) {
-  int64_t per_unit = 1;
-  while (units_of(batch, ranges, block, per_unit) - 1 > room)
+  /* Range 0 is the largest (lb_chunk_begin): at its block count every
+   * range is one unit. */
+  int64_t most = range_blocks(batch, ranges, 0, block), per_unit = 1;
+  while (per_unit < most && units_of(batch, ranges, block, per_unit) - 1 > room)
     per_unit++;
   return per_unit;
 }

@@ -9,7 +9,10 @@
  * (a shared virtual machine, a processor with big and little cores) the
  * others wait. Here every thread starts on its own range and, when that is
  * done, takes the blocks still left in the others, so a thread waits for
- * at most about one block of another.
+ * at most about one block of another in the forward, one unit (below) in
+ * the backward. Where a range is one block (small images) or one unit
+ * (gradient parts too large to have more than one per range: 256 and more
+ * channels), there is nothing to share and the wait is what it was.
  *
  * The results stay the same bits whoever computes what: a block's output
  * and input gradient depend only on its images, and the weight gradient (a
@@ -34,12 +37,17 @@
 #define LB_BLOCK_MAX_PARTS 128
 #define LB_BLOCK_PARTS_FLOATS (INT64_C(1) << 20)
 
+/* One part per range always fits. */
+_Static_assert(LB_CONV_MAX_SLOTS <= LB_BLOCK_MAX_PARTS,
+               "a call of LB_CONV_MAX_SLOTS ranges has that many parts");
+
 typedef struct lb_block_claims {
   int64_t batch;           /* images */
   int64_t block;           /* images per block (the last of a range fewer) */
   int64_t blocks_per_unit; /* blocks claimed together */
   int32_t ranges;          /* at most LB_CONV_MAX_SLOTS */
-  atomic_int_fast64_t next_unit[LB_CONV_MAX_SLOTS]; /* per range */
+  /* Per range; on a cache line of their own, as every thread writes them. */
+  _Alignas(64) atomic_int_fast64_t next_unit[LB_CONV_MAX_SLOTS];
 } lb_block_claims;
 
 /* What a claim hands out: images [first, first + images) of one range, in
@@ -53,6 +61,11 @@ typedef struct lb_block_unit {
 void lb_block_claims_start(lb_block_claims *claims, int64_t batch,
                            int32_t ranges, int64_t block,
                            int64_t blocks_per_unit);
+
+/* Tests only: the thread of range r starts on range (r + rotation) %
+ * ranges instead of its own, so that a test can have a thread go from a
+ * narrow range to a wider one. 0 (the library's use) until set. */
+void lb_block_claims_rotate_for_tests(int32_t rotation);
 
 /* The call's units: as many gradient parts as it sums. */
 int64_t lb_block_units(const lb_block_claims *claims);
@@ -73,7 +86,8 @@ int64_t lb_block_parts_room(int64_t batch, int64_t slots, int64_t block,
                             int64_t part_floats);
 
 /* The fewest blocks per unit that give `ranges` ranges no more than
- * `room` gradient parts beyond the first (room >= ranges - 1). */
+ * `room` gradient parts beyond the first; one unit per range (as many
+ * blocks as the largest range has) when room < ranges. */
 int64_t lb_blocks_per_unit(int64_t batch, int32_t ranges, int64_t block,
                            int64_t room);
 

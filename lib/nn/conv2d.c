@@ -371,9 +371,11 @@ static lb_status check_workspace(const lb_conv2d_geometry *g) {
 /* LB_CONV_MAX_SLOTS (conv2d.h) is the most ranges a convolution runs.
  * Every slot holds a block's column matrix and every slot but the first a
  * weight gradient (Winograd: its transformed filters' gradient, 16 Co Ci
- * floats), so the workspace grows with the slots: 8 keep it within about
- * ten times a layer's weights, and ranges of fewer than 8 images of a
- * 64-image batch would make products too narrow anyway. Past 8 threads the
+ * floats), so the workspace grows with the slots: 8 keep that part within
+ * about ten times a layer's weights, and ranges of fewer than 8 images of
+ * a 64-image batch would make products too narrow anyway. (The parts of
+ * units of blocks beyond one per slot add at most LB_BLOCK_PARTS_FLOATS,
+ * whatever the slots: block_claims.h.) Past 8 threads the
  * rest of the pool idles in the convolutions (docs/performance.md).
  *
  * One slot per library thread, up to LB_CONV_MAX_SLOTS, so that every
@@ -635,7 +637,8 @@ static void unstage(const lb_conv2d_geometry *g, const float *staged,
 /* ---- ranges of images ---------------------------------------------------- */
 
 /* One call of a kernel, cut into `ranges` ranges of whole images run side
- * by side; range r uses workspace slot r. */
+ * by side; the thread of range r uses workspace slot r for every block it
+ * takes. */
 typedef struct conv_call {
   const lb_conv2d_geometry *g;
   const float *input, *weight, *bias, *grad_output;

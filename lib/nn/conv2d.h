@@ -59,9 +59,11 @@ lb_status lb_conv2d_geometry_validate(lb_conv2d_geometry *g);
 
 /* Bytes of workspace the kernels need for this geometry: per slot (up to
  * min(slots, batch) of them) the column matrix of a block of images and,
- * for blocks of several images, a staging area for their output, then a
- * weight gradient [Co, K] for every unit of blocks but the first (at least
- * one per slot but the first; see conv2d.c and block_claims.h). A
+ * for blocks of several images, a staging area for their output, then
+ * weight gradients [Co, K] for the units of blocks but the first: one per
+ * slot but the first at least, up to one per block within 127 and
+ * LB_BLOCK_PARTS_FLOATS floats (the units are grouped to fit; see
+ * conv2d.c and block_claims.h). A
  * 1x1 kernel with stride 1 and no padding on images of 49 pixels or more
  * needs no column matrix, so at one slot its workspace is 0. Cannot
  * overflow for a validated geometry. */

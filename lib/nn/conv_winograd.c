@@ -36,8 +36,9 @@
  * gradient is a sum over the batch, summed per unit of blocks (a fixed run
  * of one range's blocks, claimed together): the first unit's dU in the
  * workspace's dU, every other unit's in a [16, Co, Ci] part of its own,
- * and a last pass adds the parts in unit order before G^T dU G, so a
- * thread count always gives the same bits, whichever thread took what.
+ * and a last pass adds the parts in unit order before G^T dU G, so the
+ * same slots and thread count always give the same bits, whichever thread
+ * took what.
  * When ranges would leave threads idle (fewer images than threads, uneven
  * ranges of a small batch, one large image), or would narrow the products
  * of a wide layer on small images (ranges_too_narrow()), a single range
@@ -878,7 +879,7 @@ static void clear_taps(tap_rows rows, int64_t n) {
 }
 
 /* M [16, Co, T] into output planes, plus the bias; M's span is zeroed
- * behind when the job asks (see forward_range). */
+ * behind when the job asks (see forward_block()). */
 static void product_span(const transform_job *job, span *sp) {
   float y[4 * SPAN_TILES];
   float bias = job->bias ? job->bias[sp->channel] : 0.0f;
@@ -1124,8 +1125,8 @@ static void write_input_gradient(const lb_conv2d_geometry *g, const float *dv,
 /* ---- ranges of images ---------------------------------------------------- */
 
 /* One call, cut into `ranges` ranges of whole images run side by side;
- * range r uses workspace slot r. U (and in the backward the sum of dU) is
- * shared. */
+ * the thread of range r uses workspace slot r for every block it takes. U
+ * (and in the backward the sum of dU) is shared. */
 typedef struct winograd_call {
   const lb_conv2d_geometry *g;
   const float *input, *bias, *grad_output;

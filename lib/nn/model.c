@@ -147,8 +147,8 @@ static int64_t max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
  * a smaller shape never needs a bigger arena (at the same thread count:
  * the geometry's slots). The bound assumes conv2d.c's blocks of about 1024
  * output columns, one per slot, and weight gradients of one per slot but
- * the first plus the most that units of blocks add (block_claims.h); the
- * max keeps it safe regardless. */
+ * the first plus, with several slots, the most that units of blocks add
+ * (block_claims.h); the max keeps it safe regardless. */
 static size_t conv_workspace(const lb_conv2d_geometry *g) {
   int64_t pixels = g->out_h * g->out_w;
   int64_t columns = g->batch * pixels;
@@ -157,15 +157,14 @@ static size_t conv_workspace(const lb_conv2d_geometry *g) {
   int64_t filter = g->in_channels * g->kernel_h * g->kernel_w;
   int64_t rows = filter + g->out_channels;
   int64_t slots = g->slots < g->batch ? g->slots : g->batch;
+  size_t parts = slots > 1 ? (size_t)LB_BLOCK_PARTS_FLOATS : 0;
   size_t bound, gradients;
   if (!lb_mul_size((size_t)rows, (size_t)columns, &bound) ||
       !lb_mul_size(bound, (size_t)slots, &bound) ||
       !lb_mul_size((size_t)(slots - 1), (size_t)(g->out_channels * filter),
                    &gradients) ||
-      gradients > SIZE_MAX - (size_t)LB_BLOCK_PARTS_FLOATS ||
-      bound > SIZE_MAX - (size_t)LB_BLOCK_PARTS_FLOATS - gradients ||
-      !lb_mul_size(bound + gradients + (size_t)LB_BLOCK_PARTS_FLOATS,
-                   sizeof(float), &bound))
+      gradients > SIZE_MAX - parts || bound > SIZE_MAX - parts - gradients ||
+      !lb_mul_size(bound + gradients + parts, sizeof(float), &bound))
     bound = SIZE_MAX; /* refused by the carver */
   size_t exact = lb_conv2d_workspace_bytes(g);
   return exact > bound ? exact : bound;
