@@ -6,6 +6,7 @@
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+/* See lb_block_claims_rotate_for_tests(); one relaxed load a claim. */
 static atomic_int rotation_for_tests;
 
 void lb_block_claims_rotate_for_tests(int32_t rotation) {
@@ -29,7 +30,8 @@ static int64_t range_units(const lb_block_claims *claims, int32_t range) {
       claims->blocks_per_unit);
 }
 
-/* Units of `ranges` ranges in units of `per_unit` blocks. */
+/* The units of a batch in `ranges` ranges, blocks of `block` images and
+ * `per_unit` blocks a unit (the last of a range may have fewer). */
 static int64_t units_of(int64_t batch, int32_t ranges, int64_t block,
                         int64_t per_unit) {
   int64_t units = 0;
