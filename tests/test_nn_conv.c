@@ -1284,25 +1284,25 @@ static const conv_case winograd_claim_cases[] = {
     {13, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, true},
 };
 
+#define CASES(array) array, sizeof array / sizeof *array
+
 static void test_same_bits_whoever_takes_the_blocks(void **state) {
   (void)state;
-  for (int32_t threads = 2; threads <= 3; threads++) {
-    check_same_bits_whoever_takes_the_blocks(
-        range_cases, sizeof range_cases / sizeof *range_cases, threads,
-        run_kernels);
-    check_same_bits_whoever_takes_the_blocks(
-        winograd_range_cases,
-        sizeof winograd_range_cases / sizeof *winograd_range_cases, threads,
-        run_winograd);
-    check_same_bits_whoever_takes_the_blocks(
-        claim_cases, sizeof claim_cases / sizeof *claim_cases, threads,
-        run_kernels);
-    check_same_bits_whoever_takes_the_blocks(
-        winograd_claim_cases,
-        sizeof winograd_claim_cases / sizeof *winograd_claim_cases, threads,
-        run_winograd);
-  }
+  const struct {
+    const conv_case *cases;
+    size_t count;
+    void (*kernels)(conv_run *);
+  } sets[] = {{CASES(range_cases), run_kernels},
+              {CASES(winograd_range_cases), run_winograd},
+              {CASES(claim_cases), run_kernels},
+              {CASES(winograd_claim_cases), run_winograd}};
+  for (int32_t threads = 2; threads <= 3; threads++)
+    for (size_t i = 0; i < sizeof sets / sizeof *sets; i++)
+      check_same_bits_whoever_takes_the_blocks(sets[i].cases, sets[i].count,
+                                               threads, sets[i].kernels);
 }
+
+#undef CASES
 
 /* A workspace sized for a batch serves every smaller batch (the model
  * sizes it once, for its largest), at any thread count. */

@@ -86,6 +86,20 @@ bool lb_block_claim(lb_block_claims *claims, int32_t range, int32_t *turn,
   return false;
 }
 
+float *lb_block_unit_gradient(float *sum, float *parts, int64_t part_floats,
+                              int64_t unit) {
+  return unit == 0 ? sum : parts + (unit - 1) * part_floats;
+}
+
+void lb_block_add_parts(const lb_block_claims *claims, float *sum,
+                        const float *parts, int64_t part_floats) {
+  const float *each[LB_BLOCK_MAX_PARTS];
+  int64_t count = lb_block_units(claims) - 1;
+  for (int64_t part = 0; part < count; part++)
+    each[part] = parts + part * part_floats;
+  lb_add_parts(sum, each, (int32_t)count, part_floats);
+}
+
 int64_t lb_block_parts_room(int64_t batch, int64_t slots, int64_t block,
                             int64_t part_floats) {
   int32_t ranges = (int32_t)(slots < batch ? slots : batch);

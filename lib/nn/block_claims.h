@@ -77,6 +77,18 @@ int64_t lb_block_units(const lb_block_claims *claims);
 bool lb_block_claim(lb_block_claims *claims, int32_t range, int32_t *turn,
                     lb_block_unit *unit);
 
+/* Where unit `unit` sums its gradient: the first unit into `sum` itself,
+ * unit u >= 1 into part u - 1 of the `part_floats`-float parts laid one
+ * after the other from `parts`. */
+float *lb_block_unit_gradient(float *sum, float *parts, int64_t part_floats,
+                              int64_t unit);
+
+/* sum += parts 0, 1, ... of the call's units beyond the first (laid out as
+ * above), in unit order, so the bits do not depend on which thread summed
+ * which unit. */
+void lb_block_add_parts(const lb_block_claims *claims, float *sum,
+                        const float *parts, int64_t part_floats);
+
 /* How many gradient parts beyond the first a workspace keeps for `slots`
  * ranges of a batch in blocks of `block` images, each part of
  * `part_floats` floats: one per block, but no more than LB_BLOCK_MAX_PARTS

@@ -175,12 +175,11 @@ static float *slot_staging(const lb_conv2d_geometry *g, float *workspace,
   return slot_columns(g, workspace, slot) + columns_floats(g);
 }
 
-/* The weight gradient of unit `unit` >= 1 of a call's units, after every
- * slot (the first unit's is grad_weight). */
-static float *unit_weight_gradient(const lb_conv2d_geometry *g,
-                                   float *workspace, int64_t unit) {
-  return workspace + workspace_slots(g) * slot_floats(g) +
-         (unit - 1) * g->out_channels * filter_size(g);
+/* The weight-gradient parts of the units of blocks beyond the first,
+ * after every slot (the first unit sums into grad_weight). */
+static float *weight_gradient_parts(const lb_conv2d_geometry *g,
+                                    float *workspace) {
+  return workspace + workspace_slots(g) * slot_floats(g);
 }
 
 /* ---- the choice of algorithm --------------------------------------------- */
@@ -969,7 +968,7 @@ static void backward_images(const conv_call *call, span images, int32_t slot,
 
 /* The units the thread of range `range` claims, its own range's first,
  * each unit's weight gradient into its own part (the first unit's into
- * grad_weight), added up afterwards by add_unit_weight_gradients(); on a
+ * grad_weight; block_claims.h), added up afterwards in unit order; on a
  * single range, all of the batch into grad_weight. */
 static void backward_range(void *context, int32_t range) {
   conv_call *call = context;
@@ -981,23 +980,13 @@ static void backward_range(void *context, int32_t range) {
   int32_t turn = 0;
   lb_block_unit unit;
   while (lb_block_claim(&call->claims, range, &turn, &unit))
-    backward_images(
-        call, (span){unit.first, unit.first + unit.images}, range,
-        unit.index == 0
-            ? call->grad_weight
-            : unit_weight_gradient(call->g, call->workspace, unit.index));
-}
-
-/* grad_weight += the gradients of units 1, 2, ... in unit order, so a
- * thread count always gives the same bits, whichever thread summed which
- * unit. */
-static void add_unit_weight_gradients(const conv_call *call) {
-  const float *parts[LB_BLOCK_MAX_PARTS];
-  int64_t units = lb_block_units(&call->claims);
-  for (int64_t unit = 1; unit < units; unit++)
-    parts[unit - 1] = unit_weight_gradient(call->g, call->workspace, unit);
-  lb_add_parts(call->grad_weight, parts, (int32_t)(units - 1),
-               call->g->out_channels * filter_size(call->g));
+    backward_images(call, (span){unit.first, unit.first + unit.images},
+                    range,
+                    lb_block_unit_gradient(
+                        call->grad_weight,
+                        weight_gradient_parts(call->g, call->workspace),
+                        call->g->out_channels * filter_size(call->g),
+                        unit.index));
 }
 
 void lb_conv2d_backward(const lb_conv2d_geometry *g, const float *input,
@@ -1022,5 +1011,8 @@ void lb_conv2d_backward(const lb_conv2d_geometry *g, const float *input,
         lb_blocks_per_unit(g->batch, call.ranges, block, parts_room(g)));
   }
   lb_parallel_for(backward_range, &call, call.ranges);
-  if (call.ranges > 1) add_unit_weight_gradients(&call);
+  if (call.ranges > 1)
+    lb_block_add_parts(&call.claims, grad_weight,
+                       weight_gradient_parts(g, workspace),
+                       g->out_channels * filter_size(g));
 }

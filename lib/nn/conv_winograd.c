@@ -193,14 +193,12 @@ static winograd_buffers slot_buffers(const lb_conv2d_geometry *g,
   return b;
 }
 
-/* The dU of unit `unit` of a call's units: the first unit's in the sum,
- * the others' after every slot. */
-static float *unit_filter_gradient(const lb_conv2d_geometry *g,
-                                   float *workspace, int64_t unit) {
-  if (unit == 0)
-    return filter_gradient_sum(g, workspace);
+/* The dU parts of the units of blocks beyond the first, after every slot
+ * (the first unit's dU is the sum's). */
+static float *filter_gradient_parts(const lb_conv2d_geometry *g,
+                                    float *workspace) {
   return workspace + 2 * filter_floats(g) +
-         workspace_slots(g) * slot_floats(g) + (unit - 1) * filter_floats(g);
+         workspace_slots(g) * slot_floats(g);
 }
 
 /* ---- the 4x4 transforms -------------------------------------------------- */
@@ -1354,8 +1352,8 @@ static void backward_images(const winograd_call *call, int64_t begin,
 }
 
 /* The units the thread of range `range` claims, its own range's first,
- * each unit's dU into its own part, added up afterwards by
- * add_unit_filter_gradients(). */
+ * each unit's dU into its own part (block_claims.h), added up afterwards
+ * in unit order. */
 static void backward_range(void *context, int32_t range) {
   winograd_call *call = context;
   if (call->split) {
@@ -1367,19 +1365,10 @@ static void backward_range(void *context, int32_t range) {
   lb_block_unit unit;
   while (lb_block_claim(&call->claims, range, &turn, &unit))
     backward_images(call, unit.first, unit.first + unit.images, range,
-                    unit_filter_gradient(call->g, call->workspace,
-                                         unit.index));
-}
-
-/* dU += the dU of units 1, 2, ... in unit order, so a thread count always
- * gives the same bits, whichever thread summed which unit. */
-static void add_unit_filter_gradients(const winograd_call *call) {
-  const float *parts[LB_BLOCK_MAX_PARTS];
-  int64_t units = lb_block_units(&call->claims);
-  for (int64_t unit = 1; unit < units; unit++)
-    parts[unit - 1] = unit_filter_gradient(call->g, call->workspace, unit);
-  lb_add_parts(filter_gradient_sum(call->g, call->workspace), parts,
-               (int32_t)(units - 1), filter_floats(call->g));
+                    lb_block_unit_gradient(
+                        filter_gradient_sum(call->g, call->workspace),
+                        filter_gradient_parts(call->g, call->workspace),
+                        filter_floats(call->g), unit.index));
 }
 
 void lb_winograd_backward(const lb_conv2d_geometry *g, const float *input,
@@ -1404,7 +1393,8 @@ void lb_winograd_backward(const lb_conv2d_geometry *g, const float *input,
   }
   lb_parallel_for(backward_range, &call, call.ranges);
   if (call.ranges > 1)
-    add_unit_filter_gradients(&call);
+    lb_block_add_parts(&call.claims, filter_gradient_sum(g, workspace),
+                       filter_gradient_parts(g, workspace), filter_floats(g));
   transform_job dg_job = {.g = g,
                           .source = filter_gradient_sum(g, workspace),
                           .target = grad_weight, .items = filter_groups(g)};
