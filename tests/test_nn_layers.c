@@ -177,7 +177,8 @@ static bn_case make_bn_case(lb_nchw shape, bool training, bool relu,
                              gamma,
                              beta,
                              running_mean,
-                             running_var};
+                             running_var,
+                             NULL};
   k.x = random_floats(k.numel, -1.0, 1.5);
   k.x_d = as_doubles(k.x, k.numel);
   k.gamma_d = as_doubles(gamma, c);
@@ -464,6 +465,113 @@ static void test_batchnorm_runs_in_place(void **state) {
 }
 
 /* PyTorch: "Expected more than 1 value per channel when training". */
+/* Everything a batch norm forward and backward write, for comparing two
+ * ways of running them. */
+typedef struct bn_outputs {
+  float *y, *save_mean, *save_invstd, *running_mean, *running_var;
+  float *grad_x, *grad_gamma, *grad_beta;
+} bn_outputs;
+
+/* A forward then a backward of k (in place when `in_place`: y over a copy
+ * of x, grad_x over a copy of grad_y) from the running statistics
+ * `running`, which k's layer gets a copy of, with the layer's image_sums
+ * set to `image_sums`. */
+static bn_outputs run_bn_both_ways(const bn_case *k, const float *running,
+                                   const float *grad_y, double *image_sums,
+                                   bool in_place) {
+  int64_t n = k->numel, c = k->shape.c;
+  bn_outputs o = {.y = floats(n), .save_mean = nan_floats(c),
+                  .save_invstd = nan_floats(c), .grad_x = floats(n),
+                  .grad_gamma = nan_floats(c), .grad_beta = nan_floats(c)};
+  lb_batchnorm2d layer = k->layer;
+  layer.running_mean = o.running_mean = floats(c);
+  layer.running_var = o.running_var = floats(c);
+  memcpy(o.running_mean, running, (size_t)c * sizeof(float));
+  memcpy(o.running_var, running + c, (size_t)c * sizeof(float));
+  layer.image_sums = image_sums;
+  const float *x = k->x;
+  if (in_place) {
+    memcpy(o.y, k->x, (size_t)n * sizeof(float));
+    x = o.y;
+  }
+  if (k->relu)
+    lb_batchnorm2d_relu_forward(&layer, k->training, k->shape, x, o.y,
+                                o.save_mean, o.save_invstd);
+  else
+    lb_batchnorm2d_forward(&layer, k->training, k->shape, x, o.y,
+                           o.save_mean, o.save_invstd);
+  const float *grad_in = grad_y;
+  if (in_place) {
+    memcpy(o.grad_x, grad_y, (size_t)n * sizeof(float));
+    grad_in = o.grad_x;
+  }
+  if (k->relu)
+    lb_batchnorm2d_relu_backward(&layer, k->training, k->shape, k->x, o.y,
+                                 grad_in, o.save_mean, o.save_invstd,
+                                 o.grad_x, o.grad_gamma, o.grad_beta);
+  else
+    lb_batchnorm2d_backward(&layer, k->training, k->shape, k->x, grad_in,
+                            o.save_mean, o.save_invstd, o.grad_x,
+                            o.grad_gamma, o.grad_beta);
+  return o;
+}
+
+static void assert_same_bn_outputs(const bn_outputs *a, const bn_outputs *b,
+                                   int64_t numel, int64_t channels) {
+  assert_bitwise_equal(a->y, b->y, numel, "y");
+  assert_bitwise_equal(a->save_mean, b->save_mean, channels, "save_mean");
+  assert_bitwise_equal(a->save_invstd, b->save_invstd, channels,
+                       "save_invstd");
+  assert_bitwise_equal(a->running_mean, b->running_mean, channels,
+                       "running_mean");
+  assert_bitwise_equal(a->running_var, b->running_var, channels,
+                       "running_var");
+  assert_bitwise_equal(a->grad_x, b->grad_x, numel, "grad_x");
+  assert_bitwise_equal(a->grad_gamma, b->grad_gamma, channels, "grad_gamma");
+  assert_bitwise_equal(a->grad_beta, b->grad_beta, channels, "grad_beta");
+}
+
+/* With image_sums on 2 and 3 threads the batch is cut by images (uneven
+ * ranges: 7 images), with the bits of the cut by channel on one thread:
+ * forward and backward, plain and with the ReLU, training and eval, out of
+ * place and in place. Planes of 31 x 101 leave a tail after the vector
+ * loops, and the batch is big enough for 3 chunks. The image sums start as
+ * NaN: the path by images must have written them (else the layer ran by
+ * channel and the comparison proves nothing). */
+static void test_batchnorm_by_images_gives_the_bits_of_by_channel(
+    void **state) {
+  (void)state;
+  int32_t threads_before = lb_get_num_threads();
+  lb_nchw shape = {7, 5, 31, 101};
+  int64_t sums_count = 2 * shape.c * (shape.n + 1);
+  for (int training = 0; training <= 1; training++)
+    for (int relu = 0; relu <= 1; relu++) {
+      bn_case k = make_bn_case(shape, training, relu, 30);
+      double *image_sums = doubles(sums_count);
+      float *running = floats(2 * shape.c);
+      memcpy(running, k.layer.running_mean, (size_t)shape.c * sizeof(float));
+      memcpy(running + shape.c, k.layer.running_var,
+             (size_t)shape.c * sizeof(float));
+      float *grad_y = random_floats(k.numel, -1.0, 1.0);
+      assert_int_equal(lb_set_num_threads(1), LB_OK);
+      bn_outputs by_channel =
+          run_bn_both_ways(&k, running, grad_y, NULL, false);
+      for (int32_t threads = 2; threads <= 3; threads++)
+        for (int in_place = 0; in_place <= 1; in_place++) {
+          assert_int_equal(lb_set_num_threads(threads), LB_OK);
+          assert_int_equal(lb_parallel_chunks(shape.n, k.numel / shape.n),
+                           threads);
+          for (int64_t i = 0; i < sums_count; i++) image_sums[i] = NAN;
+          bn_outputs by_images =
+              run_bn_both_ways(&k, running, grad_y, image_sums, in_place);
+          assert_false(isnan(image_sums[0]));
+          assert_same_bn_outputs(&by_channel, &by_images, k.numel, shape.c);
+        }
+      free_test_buffers(NULL);
+    }
+  assert_int_equal(lb_set_num_threads(threads_before), LB_OK);
+}
+
 static void test_batchnorm_check_rejects_one_value_per_channel_in_training(
     void **state) {
   (void)state;
@@ -1069,6 +1177,7 @@ int main(void) {
       TEST(test_relu_vector_loops_match_the_rule),
       TEST(test_batchnorm_relu_backward_matches_finite_differences),
       TEST(test_batchnorm_runs_in_place),
+      TEST(test_batchnorm_by_images_gives_the_bits_of_by_channel),
       TEST(test_batchnorm_check_rejects_one_value_per_channel_in_training),
       TEST(test_batchnorm_check_rejects_bad_layers),
       TEST(test_relu_forward_clamps_negatives_and_keeps_nan),

@@ -1,7 +1,19 @@
 /* BatchNorm2d, forward and backward, alone or followed by a ReLU (see
- * layers.h). Work is cut by channel: each channel's statistics and
- * gradients come from its own planes only, summed in one fixed order. The
- * loops over a plane are vector kernels (core/vector_kernel.h): sums in
+ * layers.h). Each channel's statistics and gradients come from its own
+ * planes (one image's values of the channel): every plane's sums start
+ * from 0, and the planes' sums are added in image order. Work is cut one
+ * of two ways, with the same bits:
+ *  - by channel (one thread, or no bn->image_sums): a channel's sums, then
+ *    its planes' outputs while they are in the cache; one job;
+ *  - by images (bn->image_sums on several threads): every plane's sums
+ *    into image_sums, each thread over a range of images; each channel's
+ *    total on the calling thread; then the outputs, by the same ranges. Two
+ *    jobs, but in a network each thread reads the images that it (or the
+ *    convolution's range on it) just wrote, from its own cache: by channel
+ *    half of every channel was written on the other core. Measured on 2
+ *    threads, training at ResNet-18 width 16: about 2% faster per step
+ *    (docs/performance.md, step 17).
+ * The loops over a plane are vector kernels (core/vector_kernel.h): sums in
  * double over SUM_LANES accumulators, element-wise passes in float. */
 #include "layers.h"
 
@@ -88,24 +100,6 @@ static LB_VECTOR_KERNEL void add_shifted_sums(const float *restrict x,
   sums[1] += sum_lanes(q);
 }
 
-/* The mean and biased variance of one channel over (n, h, w), in one pass.
- * The values are taken relative to one of them (the channel's first), so
- * mean(d^2) - mean(d)^2 does not cancel away the variance of a channel
- * whose mean is large against its spread. */
-static void channel_moments(lb_nchw shape, const float *x, int64_t channel,
-                            double *mean, double *var) {
-  int64_t plane = shape.h * shape.w;
-  double shift = x[plane_offset(shape, 0, channel)];
-  double sums[2] = {0.0, 0.0};
-  for (int64_t item = 0; item < shape.n; item++)
-    add_shifted_sums(x + plane_offset(shape, item, channel), plane, shift,
-                     sums);
-  double count = (double)(shape.n * plane);
-  double mean_shifted = sums[0] / count;
-  *mean = shift + mean_shifted;
-  *var = fmax(sums[1] / count - mean_shifted * mean_shifted, 0.0);
-}
-
 /* PyTorch's update: the running variance moves towards the unbiased
  * variance of the batch (checked: count > 1), though the batch itself was
  * normalised with the biased one. */
@@ -141,7 +135,7 @@ static LB_VECTOR_KERNEL void affine_relu_plane(const float *x, float *y,
   }
 }
 
-/* One forward (plain or with ReLU) of lb_parallel_for, by channel. */
+/* One forward (plain or with ReLU), by channel or by images. */
 typedef struct forward_job {
   const lb_batchnorm2d *bn;
   bool training, relu;
@@ -149,14 +143,41 @@ typedef struct forward_job {
   const float *x;
   float *y, *save_mean, *save_invstd;
   int32_t chunks;
+  /* By images: each plane's two shifted sums, [n][c][2], then the scale
+   * and shift [c] of every channel (floats, in bn->image_sums). */
+  double *plane_sums;
+  float *scale, *shift;
 } forward_job;
 
-static void forward_channel(const forward_job *job, int64_t channel) {
+/* The value the sums of a channel are taken relative to: its first. */
+static double channel_shift(const forward_job *job, int64_t channel) {
+  return job->x[plane_offset(job->shape, 0, channel)];
+}
+
+static void add_plane_shifted_sums(const forward_job *job, int64_t item,
+                                   int64_t channel, double sums[2]) {
+  add_shifted_sums(job->x + plane_offset(job->shape, item, channel),
+                   job->shape.h * job->shape.w, channel_shift(job, channel),
+                   sums);
+}
+
+/* The channel's mean and biased variance from its shifted sums, taken
+ * relative to one of its values, so that mean(d^2) - mean(d)^2 does not
+ * cancel away the variance of a channel whose mean is large against its
+ * spread; the running statistics move, in training mode. Without training,
+ * the running statistics themselves. Saves the mean and invstd and returns
+ * the multiply-add y = x * scale + shift that the channel's values take, as
+ * PyTorch's CPU kernel does. */
+static void channel_affine(const forward_job *job, int64_t channel,
+                           const double sums[2], float *scale, float *shift) {
   const lb_batchnorm2d *bn = job->bn;
   lb_nchw shape = job->shape;
   double mean, var;
   if (job->training) {
-    channel_moments(shape, job->x, channel, &mean, &var);
+    double count = (double)(shape.n * shape.h * shape.w);
+    double mean_shifted = sums[0] / count;
+    mean = channel_shift(job, channel) + mean_shifted;
+    var = fmax(sums[1] / count - mean_shifted * mean_shifted, 0.0);
     update_running_stats(bn, channel, mean, var, shape.n * shape.h * shape.w);
   } else {
     mean = bn->running_mean[channel];
@@ -165,21 +186,35 @@ static void forward_channel(const forward_job *job, int64_t channel) {
   double invstd = 1.0 / sqrt(var + bn->eps);
   job->save_mean[channel] = (float)mean;
   job->save_invstd[channel] = (float)invstd;
-  /* Folded into one multiply-add per element, as PyTorch's CPU kernel. */
-  double scale = bn->weight[channel] * invstd;
-  double shift = bn->bias[channel] - mean * scale;
-  for (int64_t item = 0; item < shape.n; item++) {
-    int64_t offset = plane_offset(shape, item, channel);
-    if (job->relu)
-      affine_relu_plane(job->x + offset, job->y + offset, shape.h * shape.w,
-                        (float)scale, (float)shift);
-    else
-      affine_plane(job->x + offset, job->y + offset, shape.h * shape.w,
-                   (float)scale, (float)shift);
-  }
+  double channel_scale = bn->weight[channel] * invstd;
+  *scale = (float)channel_scale;
+  *shift = (float)(bn->bias[channel] - mean * channel_scale);
 }
 
-static void forward_chunk(void *context, int32_t chunk) {
+static void apply_plane(const forward_job *job, int64_t item, int64_t channel,
+                        float scale, float shift) {
+  int64_t offset = plane_offset(job->shape, item, channel);
+  int64_t count = job->shape.h * job->shape.w;
+  if (job->relu)
+    affine_relu_plane(job->x + offset, job->y + offset, count, scale, shift);
+  else
+    affine_plane(job->x + offset, job->y + offset, count, scale, shift);
+}
+
+/* By channel: its sums over the batch, then its planes, while they are in
+ * the cache. */
+static void forward_channel(const forward_job *job, int64_t channel) {
+  double sums[2] = {0.0, 0.0};
+  if (job->training)
+    for (int64_t item = 0; item < job->shape.n; item++)
+      add_plane_shifted_sums(job, item, channel, sums);
+  float scale, shift;
+  channel_affine(job, channel, sums, &scale, &shift);
+  for (int64_t item = 0; item < job->shape.n; item++)
+    apply_plane(job, item, channel, scale, shift);
+}
+
+static void forward_channels_chunk(void *context, int32_t chunk) {
   const forward_job *job = context;
   int64_t end = lb_chunk_begin(job->shape.c, chunk + 1, job->chunks);
   for (int64_t channel = lb_chunk_begin(job->shape.c, chunk, job->chunks);
@@ -187,10 +222,74 @@ static void forward_chunk(void *context, int32_t chunk) {
     forward_channel(job, channel);
 }
 
+/* By images, pass 1: every plane's own shifted sums. */
+static void forward_sums_chunk(void *context, int32_t chunk) {
+  const forward_job *job = context;
+  lb_nchw shape = job->shape;
+  int64_t end = lb_chunk_begin(shape.n, chunk + 1, job->chunks);
+  for (int64_t item = lb_chunk_begin(shape.n, chunk, job->chunks);
+       item < end; item++)
+    for (int64_t channel = 0; channel < shape.c; channel++) {
+      double *sums = job->plane_sums + 2 * (item * shape.c + channel);
+      sums[0] = sums[1] = 0.0;
+      add_plane_shifted_sums(job, item, channel, sums);
+    }
+}
+
+/* By images, pass 2: the planes of the chunk's images. */
+static void forward_apply_chunk(void *context, int32_t chunk) {
+  const forward_job *job = context;
+  lb_nchw shape = job->shape;
+  int64_t end = lb_chunk_begin(shape.n, chunk + 1, job->chunks);
+  for (int64_t item = lb_chunk_begin(shape.n, chunk, job->chunks);
+       item < end; item++)
+    for (int64_t channel = 0; channel < shape.c; channel++)
+      apply_plane(job, item, channel, job->scale[channel],
+                  job->shift[channel]);
+}
+
+/* Between the passes, on the calling thread: each channel's sums, its
+ * planes' added in image order as forward_channel() adds them (so both
+ * ways give the same bits), and its scale and shift. */
+static void forward_channel_constants(forward_job *job) {
+  lb_nchw shape = job->shape;
+  job->scale = (float *)(job->plane_sums + 2 * shape.n * shape.c);
+  job->shift = job->scale + shape.c;
+  for (int64_t channel = 0; channel < shape.c; channel++) {
+    double sums[2] = {0.0, 0.0};
+    if (job->training)
+      for (int64_t item = 0; item < shape.n; item++) {
+        const double *plane = job->plane_sums + 2 * (item * shape.c + channel);
+        sums[0] += plane[0];
+        sums[1] += plane[1];
+      }
+    channel_affine(job, channel, sums, &job->scale[channel],
+                   &job->shift[channel]);
+  }
+}
+
+/* Chunks of images when the layer has room for the planes' sums and the
+ * batch splits over threads; 0 otherwise (then by channel). */
+static int32_t image_chunks(const lb_batchnorm2d *bn, lb_nchw shape) {
+  if (!bn->image_sums)
+    return 0;
+  int32_t chunks = lb_parallel_chunks(shape.n, shape.c * shape.h * shape.w);
+  return chunks > 1 ? chunks : 0;
+}
+
 static void run_forward(forward_job job) {
-  job.chunks =
-      lb_parallel_chunks(job.shape.c, job.shape.n * job.shape.h * job.shape.w);
-  lb_parallel_for(forward_chunk, &job, job.chunks);
+  job.chunks = image_chunks(job.bn, job.shape);
+  if (job.chunks == 0) {
+    job.chunks = lb_parallel_chunks(job.shape.c,
+                                    job.shape.n * job.shape.h * job.shape.w);
+    lb_parallel_for(forward_channels_chunk, &job, job.chunks);
+    return;
+  }
+  job.plane_sums = job.bn->image_sums;
+  if (job.training)
+    lb_parallel_for(forward_sums_chunk, &job, job.chunks);
+  forward_channel_constants(&job);
+  lb_parallel_for(forward_apply_chunk, &job, job.chunks);
 }
 
 void lb_batchnorm2d_forward(const lb_batchnorm2d *bn, bool training,
@@ -298,7 +397,7 @@ static LB_VECTOR_KERNEL void masked_input_gradient_plane(
   }
 }
 
-/* One backward (plain or with ReLU) of lb_parallel_for, by channel. */
+/* One backward (plain or with ReLU), by channel or by images. */
 typedef struct backward_job {
   const lb_batchnorm2d *bn;
   bool training;
@@ -306,7 +405,24 @@ typedef struct backward_job {
   const float *x, *relu_y, *grad_y, *save_mean, *save_invstd;
   float *grad_x, *grad_weight, *grad_bias;
   int32_t chunks;
+  /* By images: each plane's two gradient sums, [n][c][2], then the terms
+   * [c] of every channel (in bn->image_sums). */
+  double *plane_sums;
+  input_gradient_terms *terms;
 } backward_job;
+
+static void add_plane_gradient_sums(const backward_job *job, int64_t item,
+                                    int64_t channel, double sums[2]) {
+  int64_t offset = plane_offset(job->shape, item, channel);
+  int64_t count = job->shape.h * job->shape.w;
+  float mean = job->save_mean[channel];
+  if (job->relu_y)
+    add_masked_gradient_sums(job->x + offset, job->relu_y + offset,
+                             job->grad_y + offset, count, mean, sums);
+  else
+    add_gradient_sums(job->x + offset, job->grad_y + offset, count, mean,
+                      sums);
+}
 
 /* With m = n * h * w values per channel and x_hat = (x - mean) * invstd:
  *   grad_bias   = sum g
@@ -314,44 +430,48 @@ typedef struct backward_job {
  *   grad_x      = gamma * invstd * g                           in eval mode,
  *   grad_x      = gamma * invstd * (g - sum g / m - x_hat * sum g x_hat / m)
  * in training mode, where mean and invstd depend on x: that takes from g
- * its mean and its projection on x_hat. */
-static void backward_channel(const backward_job *job, int64_t channel) {
-  lb_nchw shape = job->shape;
-  int64_t plane = shape.h * shape.w;
+ * its mean and its projection on x_hat. Writes the channel's grad_bias and
+ * grad_weight from its sums and returns its terms of grad_x. */
+static input_gradient_terms channel_gradient_terms(const backward_job *job,
+                                                   int64_t channel,
+                                                   const double sums[2]) {
   float mean = job->save_mean[channel], invstd = job->save_invstd[channel];
-  double sums[2] = {0.0, 0.0};
-  for (int64_t item = 0; item < shape.n; item++) {
-    int64_t offset = plane_offset(shape, item, channel);
-    if (job->relu_y)
-      add_masked_gradient_sums(job->x + offset, job->relu_y + offset,
-                               job->grad_y + offset, plane, mean, sums);
-    else
-      add_gradient_sums(job->x + offset, job->grad_y + offset, plane, mean,
-                        sums);
-  }
   job->grad_bias[channel] = (float)sums[0];
   job->grad_weight[channel] = (float)(sums[1] * invstd);
-
   input_gradient_terms t = {mean, job->bn->weight[channel] * invstd, 0.0f,
                             0.0f};
   if (job->training) {
-    double count = (double)(shape.n * plane);
+    double count = (double)(job->shape.n * job->shape.h * job->shape.w);
     t.grad_mean = (float)(sums[0] / count);
     t.projection = (float)(sums[1] * invstd * invstd / count);
   }
-  for (int64_t item = 0; item < shape.n; item++) {
-    int64_t offset = plane_offset(shape, item, channel);
-    if (job->relu_y)
-      masked_input_gradient_plane(job->x + offset, job->relu_y + offset,
-                                  job->grad_y + offset, job->grad_x + offset,
-                                  plane, t);
-    else
-      input_gradient_plane(job->x + offset, job->grad_y + offset,
-                           job->grad_x + offset, plane, t);
-  }
+  return t;
 }
 
-static void backward_chunk(void *context, int32_t chunk) {
+static void input_gradient_of_plane(const backward_job *job, int64_t item,
+                                    int64_t channel, input_gradient_terms t) {
+  int64_t offset = plane_offset(job->shape, item, channel);
+  int64_t count = job->shape.h * job->shape.w;
+  if (job->relu_y)
+    masked_input_gradient_plane(job->x + offset, job->relu_y + offset,
+                                job->grad_y + offset, job->grad_x + offset,
+                                count, t);
+  else
+    input_gradient_plane(job->x + offset, job->grad_y + offset,
+                         job->grad_x + offset, count, t);
+}
+
+/* By channel: its sums over the batch, then its planes. */
+static void backward_channel(const backward_job *job, int64_t channel) {
+  double sums[2] = {0.0, 0.0};
+  for (int64_t item = 0; item < job->shape.n; item++)
+    add_plane_gradient_sums(job, item, channel, sums);
+  input_gradient_terms t = channel_gradient_terms(job, channel, sums);
+  for (int64_t item = 0; item < job->shape.n; item++)
+    input_gradient_of_plane(job, item, channel, t);
+}
+
+static void backward_channels_chunk(void *context, int32_t chunk) {
   const backward_job *job = context;
   int64_t end = lb_chunk_begin(job->shape.c, chunk + 1, job->chunks);
   for (int64_t channel = lb_chunk_begin(job->shape.c, chunk, job->chunks);
@@ -359,10 +479,60 @@ static void backward_chunk(void *context, int32_t chunk) {
     backward_channel(job, channel);
 }
 
+/* By images, pass 1: every plane's own gradient sums. */
+static void backward_sums_chunk(void *context, int32_t chunk) {
+  const backward_job *job = context;
+  lb_nchw shape = job->shape;
+  int64_t end = lb_chunk_begin(shape.n, chunk + 1, job->chunks);
+  for (int64_t item = lb_chunk_begin(shape.n, chunk, job->chunks);
+       item < end; item++)
+    for (int64_t channel = 0; channel < shape.c; channel++) {
+      double *sums = job->plane_sums + 2 * (item * shape.c + channel);
+      sums[0] = sums[1] = 0.0;
+      add_plane_gradient_sums(job, item, channel, sums);
+    }
+}
+
+/* By images, pass 2: grad_x over the planes of the chunk's images. */
+static void backward_apply_chunk(void *context, int32_t chunk) {
+  const backward_job *job = context;
+  lb_nchw shape = job->shape;
+  int64_t end = lb_chunk_begin(shape.n, chunk + 1, job->chunks);
+  for (int64_t item = lb_chunk_begin(shape.n, chunk, job->chunks);
+       item < end; item++)
+    for (int64_t channel = 0; channel < shape.c; channel++)
+      input_gradient_of_plane(job, item, channel, job->terms[channel]);
+}
+
+/* Between the passes, on the calling thread: each channel's sums, added in
+ * image order as backward_channel() adds them, and its terms. */
+static void backward_channel_terms(backward_job *job) {
+  lb_nchw shape = job->shape;
+  job->terms =
+      (input_gradient_terms *)(job->plane_sums + 2 * shape.n * shape.c);
+  for (int64_t channel = 0; channel < shape.c; channel++) {
+    double sums[2] = {0.0, 0.0};
+    for (int64_t item = 0; item < shape.n; item++) {
+      const double *plane = job->plane_sums + 2 * (item * shape.c + channel);
+      sums[0] += plane[0];
+      sums[1] += plane[1];
+    }
+    job->terms[channel] = channel_gradient_terms(job, channel, sums);
+  }
+}
+
 static void run_backward(backward_job job) {
-  job.chunks =
-      lb_parallel_chunks(job.shape.c, job.shape.n * job.shape.h * job.shape.w);
-  lb_parallel_for(backward_chunk, &job, job.chunks);
+  job.chunks = image_chunks(job.bn, job.shape);
+  if (job.chunks == 0) {
+    job.chunks = lb_parallel_chunks(job.shape.c,
+                                    job.shape.n * job.shape.h * job.shape.w);
+    lb_parallel_for(backward_channels_chunk, &job, job.chunks);
+    return;
+  }
+  job.plane_sums = job.bn->image_sums;
+  lb_parallel_for(backward_sums_chunk, &job, job.chunks);
+  backward_channel_terms(&job);
+  lb_parallel_for(backward_apply_chunk, &job, job.chunks);
 }
 
 void lb_batchnorm2d_backward(const lb_batchnorm2d *bn, bool training,

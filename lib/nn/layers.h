@@ -59,7 +59,7 @@ void lb_nchw_format(lb_nchw shape, char *text, size_t capacity);
 #define LB_BATCHNORM_MOMENTUM 0.1
 
 /* One BatchNorm2d layer: its settings and its parameter arrays, all of
- * `channels` floats. */
+ * `channels` floats, and optionally room for per-image sums. */
 typedef struct lb_batchnorm2d {
   int64_t channels;
   double eps;          /* added to the variance, > 0 */
@@ -68,6 +68,13 @@ typedef struct lb_batchnorm2d {
   const float *bias;   /* beta */
   float *running_mean; /* updated by training forwards, read in eval mode */
   float *running_var;
+  /* NULL, or room for 2 * channels * (n + 1) doubles for a batch of n (the
+   * layer's calls must not overlap while they use it). With it, a call on
+   * several threads splits the batch by images, so each thread works on
+   * the images a convolution by ranges of images just wrote on it, instead
+   * of by channels, which reads every image on every thread; the two give
+   * the same bits (batchnorm.c). */
+  double *image_sums;
 } lb_batchnorm2d;
 
 /* LB_EINVAL when a parameter array is NULL, eps or momentum is out of range,

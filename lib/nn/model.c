@@ -190,6 +190,19 @@ static void largest_conv(const lb_model *m, int64_t *weights,
   }
 }
 
+/* The batch norms run one at a time: they share one room for their
+ * per-image sums (layers.h). */
+static void share_bn_image_sums(lb_model *m, double *sums) {
+  m->bn1.bn.image_sums = sums;
+  for (int32_t b = 0; b < m->block_count; b++) {
+    lb_model_block *blk = &m->blocks[b];
+    for (int32_t i = 0; i < blk->convs; i++)
+      blk->bn[i].bn.image_sums = sums;
+    if (blk->has_downsample)
+      blk->down_bn.bn.image_sums = sums;
+  }
+}
+
 /* Lays out every buffer of the planned shape (counting only when c->base is
  * NULL). Sizes were checked to fit size_t by the plan. */
 static void layout(lb_model *m, carver *c, lb_nchw in) {
@@ -235,6 +248,12 @@ static void layout(lb_model *m, carver *c, lb_nchw in) {
   largest_conv(m, &weights, &channels);
   m->folded_weight = carve_floats(c, weights);
   m->folded_bias = carve_floats(c, channels);
+  /* Every batch norm has as many channels as the convolution before it. */
+  size_t sums_bytes;
+  if (!lb_mul_size((size_t)(2 * channels), (size_t)(in.n + 1), &sums_bytes) ||
+      !lb_mul_size(sums_bytes, sizeof(double), &sums_bytes))
+    sums_bytes = SIZE_MAX; /* refused by the carver */
+  share_bn_image_sums(m, carve(c, sums_bytes));
 }
 
 /* Makes the arena big enough for the planned shape and carves it. */
