@@ -69,6 +69,40 @@ static int64_t plane_offset(lb_nchw shape, int64_t item, int64_t channel) {
   return (item * shape.c + channel) * shape.h * shape.w;
 }
 
+/* ---- by images: passes over the planes of ranges of images ---- */
+
+/* What a pass does to one plane (item, channel) of its job. */
+typedef void (*plane_visit)(const void *job, int64_t item, int64_t channel);
+
+/* `visit` on every plane of the images of chunk `chunk` of `chunks`, image
+ * by image. */
+static void visit_chunk_planes(lb_nchw shape, int32_t chunk, int32_t chunks,
+                               plane_visit visit, const void *job) {
+  int64_t end = lb_chunk_begin(shape.n, chunk + 1, chunks);
+  for (int64_t item = lb_chunk_begin(shape.n, chunk, chunks); item < end;
+       item++)
+    for (int64_t channel = 0; channel < shape.c; channel++)
+      visit(job, item, channel);
+}
+
+/* The two sums of plane (item, channel) in a layer's image_sums. */
+static double *plane_sums_of(double *image_sums, lb_nchw shape, int64_t item,
+                             int64_t channel) {
+  return image_sums + 2 * (item * shape.c + channel);
+}
+
+/* A channel's two sums: its planes' sums added in image order, as a pass
+ * by channel adds them, so that both give the same bits. */
+static void channel_sums(double *image_sums, lb_nchw shape, int64_t channel,
+                         double sums[2]) {
+  sums[0] = sums[1] = 0.0;
+  for (int64_t item = 0; item < shape.n; item++) {
+    const double *plane = plane_sums_of(image_sums, shape, item, channel);
+    sums[0] += plane[0];
+    sums[1] += plane[1];
+  }
+}
+
 /* The sum of the SUM_LANES accumulators, in a fixed pairwise order. */
 static double sum_lanes(const double lanes[SUM_LANES]) {
   return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
@@ -223,34 +257,34 @@ static void forward_channels_chunk(void *context, int32_t chunk) {
 }
 
 /* By images, pass 1: every plane's own shifted sums. */
+static void store_plane_shifted_sums(const void *context, int64_t item,
+                                     int64_t channel) {
+  const forward_job *job = context;
+  double *sums = plane_sums_of(job->plane_sums, job->shape, item, channel);
+  sums[0] = sums[1] = 0.0;
+  add_plane_shifted_sums(job, item, channel, sums);
+}
+
 static void forward_sums_chunk(void *context, int32_t chunk) {
   const forward_job *job = context;
-  lb_nchw shape = job->shape;
-  int64_t end = lb_chunk_begin(shape.n, chunk + 1, job->chunks);
-  for (int64_t item = lb_chunk_begin(shape.n, chunk, job->chunks);
-       item < end; item++)
-    for (int64_t channel = 0; channel < shape.c; channel++) {
-      double *sums = job->plane_sums + 2 * (item * shape.c + channel);
-      sums[0] = sums[1] = 0.0;
-      add_plane_shifted_sums(job, item, channel, sums);
-    }
+  visit_chunk_planes(job->shape, chunk, job->chunks, store_plane_shifted_sums,
+                     job);
 }
 
 /* By images, pass 2: the planes of the chunk's images. */
-static void forward_apply_chunk(void *context, int32_t chunk) {
+static void apply_plane_of_job(const void *context, int64_t item,
+                               int64_t channel) {
   const forward_job *job = context;
-  lb_nchw shape = job->shape;
-  int64_t end = lb_chunk_begin(shape.n, chunk + 1, job->chunks);
-  for (int64_t item = lb_chunk_begin(shape.n, chunk, job->chunks);
-       item < end; item++)
-    for (int64_t channel = 0; channel < shape.c; channel++)
-      apply_plane(job, item, channel, job->scale[channel],
-                  job->shift[channel]);
+  apply_plane(job, item, channel, job->scale[channel], job->shift[channel]);
 }
 
-/* Between the passes, on the calling thread: each channel's sums, its
- * planes' added in image order as forward_channel() adds them (so both
- * ways give the same bits), and its scale and shift. */
+static void forward_apply_chunk(void *context, int32_t chunk) {
+  const forward_job *job = context;
+  visit_chunk_planes(job->shape, chunk, job->chunks, apply_plane_of_job, job);
+}
+
+/* Between the passes, on the calling thread: each channel's sums and its
+ * scale and shift. */
 static void forward_channel_constants(forward_job *job) {
   lb_nchw shape = job->shape;
   job->scale = (float *)(job->plane_sums + 2 * shape.n * shape.c);
@@ -258,11 +292,7 @@ static void forward_channel_constants(forward_job *job) {
   for (int64_t channel = 0; channel < shape.c; channel++) {
     double sums[2] = {0.0, 0.0};
     if (job->training)
-      for (int64_t item = 0; item < shape.n; item++) {
-        const double *plane = job->plane_sums + 2 * (item * shape.c + channel);
-        sums[0] += plane[0];
-        sums[1] += plane[1];
-      }
+      channel_sums(job->plane_sums, shape, channel, sums);
     channel_affine(job, channel, sums, &job->scale[channel],
                    &job->shift[channel]);
   }
@@ -480,43 +510,42 @@ static void backward_channels_chunk(void *context, int32_t chunk) {
 }
 
 /* By images, pass 1: every plane's own gradient sums. */
+static void store_plane_gradient_sums(const void *context, int64_t item,
+                                      int64_t channel) {
+  const backward_job *job = context;
+  double *sums = plane_sums_of(job->plane_sums, job->shape, item, channel);
+  sums[0] = sums[1] = 0.0;
+  add_plane_gradient_sums(job, item, channel, sums);
+}
+
 static void backward_sums_chunk(void *context, int32_t chunk) {
   const backward_job *job = context;
-  lb_nchw shape = job->shape;
-  int64_t end = lb_chunk_begin(shape.n, chunk + 1, job->chunks);
-  for (int64_t item = lb_chunk_begin(shape.n, chunk, job->chunks);
-       item < end; item++)
-    for (int64_t channel = 0; channel < shape.c; channel++) {
-      double *sums = job->plane_sums + 2 * (item * shape.c + channel);
-      sums[0] = sums[1] = 0.0;
-      add_plane_gradient_sums(job, item, channel, sums);
-    }
+  visit_chunk_planes(job->shape, chunk, job->chunks,
+                     store_plane_gradient_sums, job);
 }
 
 /* By images, pass 2: grad_x over the planes of the chunk's images. */
-static void backward_apply_chunk(void *context, int32_t chunk) {
+static void input_gradient_of_job_plane(const void *context, int64_t item,
+                                        int64_t channel) {
   const backward_job *job = context;
-  lb_nchw shape = job->shape;
-  int64_t end = lb_chunk_begin(shape.n, chunk + 1, job->chunks);
-  for (int64_t item = lb_chunk_begin(shape.n, chunk, job->chunks);
-       item < end; item++)
-    for (int64_t channel = 0; channel < shape.c; channel++)
-      input_gradient_of_plane(job, item, channel, job->terms[channel]);
+  input_gradient_of_plane(job, item, channel, job->terms[channel]);
 }
 
-/* Between the passes, on the calling thread: each channel's sums, added in
- * image order as backward_channel() adds them, and its terms. */
+static void backward_apply_chunk(void *context, int32_t chunk) {
+  const backward_job *job = context;
+  visit_chunk_planes(job->shape, chunk, job->chunks,
+                     input_gradient_of_job_plane, job);
+}
+
+/* Between the passes, on the calling thread: each channel's sums and its
+ * terms. */
 static void backward_channel_terms(backward_job *job) {
   lb_nchw shape = job->shape;
   job->terms =
       (input_gradient_terms *)(job->plane_sums + 2 * shape.n * shape.c);
   for (int64_t channel = 0; channel < shape.c; channel++) {
-    double sums[2] = {0.0, 0.0};
-    for (int64_t item = 0; item < shape.n; item++) {
-      const double *plane = job->plane_sums + 2 * (item * shape.c + channel);
-      sums[0] += plane[0];
-      sums[1] += plane[1];
-    }
+    double sums[2];
+    channel_sums(job->plane_sums, shape, channel, sums);
     job->terms[channel] = channel_gradient_terms(job, channel, sums);
   }
 }
