@@ -275,8 +275,12 @@ static parity check_fixture(const char *name) {
   return p;
 }
 
+/* Every fixture on 1 and on 2 threads: on 2 the convolutions run by
+ * ranges of images and the large batch norms by images (the 128x128
+ * fixture's stem), on 1 neither. */
 static void test_parity_with_pytorch(void **state) {
   (void)state;
+  int32_t threads_before = lb_get_num_threads();
   char path[512], line[256];
   snprintf(path, sizeof path, "%s/nn/MANIFEST", LOSSBAL_TEST_DATA_DIR);
   FILE *manifest = fopen(path, "r");
@@ -286,11 +290,15 @@ static void test_parity_with_pytorch(void **state) {
     line[strcspn(line, "\r\n")] = '\0';
     if (line[0] == '\0' || line[0] == '#')
       continue;
-    check_fixture(line);
+    for (int32_t threads = 1; threads <= 2; threads++) {
+      assert_int_equal(lb_set_num_threads(threads), LB_OK);
+      check_fixture(line);
+    }
     cases++;
   }
   fclose(manifest);
-  assert_true(cases >= 3);
+  assert_int_equal(lb_set_num_threads(threads_before), LB_OK);
+  assert_true(cases >= 4);
 }
 
 /* ---- safetensors ------------------------------------------------------------
