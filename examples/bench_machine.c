@@ -1,6 +1,6 @@
 /* bench_machine: how far the MACHINE lets work scale from one thread to
- * two, measured without the library, so that the library's own scaling
- * (bench_alternate --threads 1,2) has a yardstick.
+ * N (default 2), measured without the library, so that the library's own
+ * scaling (bench_alternate --threads 1,2) has a yardstick.
  *
  *   bench_machine [--rounds N] [--threads N] [--megabytes M]
  *
@@ -10,15 +10,19 @@
  * machine's speed hits both alike:
  *   compute  multiply-adds on registers only, 48 independent chains per
  *            thread (enough to keep a core's multiply-add units busy);
- *   cache    y = a * x + b over buffers of 3 MB in all (3 times one core's
- *            L2 here, within a shared L3): the pattern of batch norm's
- *            apply pass on the activations of a small layer;
+ *   cache    y = a * x + b over buffers of 3 MB in all (6 times one core's
+ *            512 KB L2 here, within the shared L3; on 2 threads each
+ *            thread's half is still 3 times its L2): the pattern of batch
+ *            norm's apply pass on the activations of a small layer;
  *   memory   the same over --megabytes (default 192) of buffers, beyond the
  *            caches, like a training step's passes over all activations.
  * For each it prints the median and quartiles over the rounds of
  * (time on one thread) / (time on N threads): N when the threads do not
  * slow each other down. Threads are plain POSIX threads, started for each
- * timing and released together from a barrier. */
+ * timing and released together from a barrier; with one fork and join per
+ * timing of 30 to 60 ms, the figures leave out what forks and joins cost,
+ * which the library pays per layer: the gap between these figures and
+ * bench_alternate's holds that cost and the library's own. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -98,11 +102,17 @@ static double time_work(const work *w, int32_t threads) {
   share shares[MAX_THREADS];
   pthread_t ids[MAX_THREADS];
   pthread_barrier_t start;
-  pthread_barrier_init(&start, NULL, (unsigned)threads);
+  if (pthread_barrier_init(&start, NULL, (unsigned)threads) != 0) {
+    fprintf(stderr, "bench_machine: cannot make a barrier\n");
+    exit(1);
+  }
+  /* The last share takes the remainder: the same work on any count. */
   int64_t per_thread = w->count / threads;
   for (int32_t t = 0; t < threads; t++)
     shares[t] = (share){.kind = w->kind,
-                        .count = per_thread,
+                        .count = t + 1 < threads
+                                     ? per_thread
+                                     : w->count - per_thread * (threads - 1),
                         .repeats = w->repeats,
                         .x = w->x ? w->x + t * per_thread : NULL,
                         .y = w->y ? w->y + t * per_thread : NULL,

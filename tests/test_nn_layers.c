@@ -464,7 +464,6 @@ static void test_batchnorm_runs_in_place(void **state) {
   check_batchnorm_runs_in_place((lb_nchw){2, 3, 7, 9});
 }
 
-/* PyTorch: "Expected more than 1 value per channel when training". */
 /* Everything a batch norm forward and backward write, for comparing two
  * ways of running them. */
 typedef struct bn_outputs {
@@ -472,10 +471,27 @@ typedef struct bn_outputs {
   float *grad_x, *grad_gamma, *grad_beta;
 } bn_outputs;
 
+/* NaN over the whole of a layer's image_sums for k's shape. */
+static void fill_image_sums_with_nan(const bn_case *k, double *image_sums) {
+  int64_t count = 2 * k->shape.c * (k->shape.n + 1);
+  for (int64_t i = 0; i < count; i++) image_sums[i] = NAN;
+}
+
+/* Whether a call by images wrote where it must: the planes' sums first (a
+ * forward in training mode, every backward), or the channels' constants
+ * after them (an eval forward, which has no sums to take); each starts
+ * NaN. */
+static void assert_ran_by_images(const bn_case *k, const double *image_sums,
+                                 bool has_sums) {
+  int64_t constants = 2 * k->shape.n * k->shape.c;
+  assert_false(isnan(image_sums[has_sums ? 0 : constants]));
+}
+
 /* A forward then a backward of k (in place when `in_place`: y over a copy
  * of x, grad_x over a copy of grad_y) from the running statistics
  * `running`, which k's layer gets a copy of, with the layer's image_sums
- * set to `image_sums`. */
+ * set to `image_sums`; with image_sums, each call must have run by
+ * images. */
 static bn_outputs run_bn_both_ways(const bn_case *k, const float *running,
                                    const float *grad_y, double *image_sums,
                                    bool in_place) {
@@ -500,6 +516,10 @@ static bn_outputs run_bn_both_ways(const bn_case *k, const float *running,
   else
     lb_batchnorm2d_forward(&layer, k->training, k->shape, x, o.y,
                            o.save_mean, o.save_invstd);
+  if (image_sums) {
+    assert_ran_by_images(k, image_sums, k->training);
+    fill_image_sums_with_nan(k, image_sums);
+  }
   const float *grad_in = grad_y;
   if (in_place) {
     memcpy(o.grad_x, grad_y, (size_t)n * sizeof(float));
@@ -513,6 +533,8 @@ static bn_outputs run_bn_both_ways(const bn_case *k, const float *running,
     lb_batchnorm2d_backward(&layer, k->training, k->shape, k->x, grad_in,
                             o.save_mean, o.save_invstd, o.grad_x,
                             o.grad_gamma, o.grad_beta);
+  if (image_sums)
+    assert_ran_by_images(k, image_sums, true);
   return o;
 }
 
@@ -536,8 +558,8 @@ static void assert_same_bn_outputs(const bn_outputs *a, const bn_outputs *b,
  * forward and backward, plain and with the ReLU, training and eval, out of
  * place and in place. Planes of 31 x 101 leave a tail after the vector
  * loops, and the batch is big enough for 3 chunks. The image sums start as
- * NaN: the path by images must have written them (else the layer ran by
- * channel and the comparison proves nothing). */
+ * NaN before each call: the path by images must have written them (else
+ * the layer ran by channel and the comparison proves nothing). */
 static void test_batchnorm_by_images_gives_the_bits_of_by_channel(
     void **state) {
   (void)state;
@@ -561,10 +583,9 @@ static void test_batchnorm_by_images_gives_the_bits_of_by_channel(
           assert_int_equal(lb_set_num_threads(threads), LB_OK);
           assert_int_equal(lb_parallel_chunks(shape.n, k.numel / shape.n),
                            threads);
-          for (int64_t i = 0; i < sums_count; i++) image_sums[i] = NAN;
+          fill_image_sums_with_nan(&k, image_sums);
           bn_outputs by_images =
               run_bn_both_ways(&k, running, grad_y, image_sums, in_place);
-          assert_false(isnan(image_sums[0]));
           assert_same_bn_outputs(&by_channel, &by_images, k.numel, shape.c);
         }
       free_test_buffers(NULL);
@@ -572,6 +593,28 @@ static void test_batchnorm_by_images_gives_the_bits_of_by_channel(
   assert_int_equal(lb_set_num_threads(threads_before), LB_OK);
 }
 
+/* 2 images on 4 threads: by images would keep 2 threads busy, by channel
+ * 4, so the layer runs by channel and leaves image_sums untouched. */
+static void test_batchnorm_by_channel_when_images_are_fewer_than_threads(
+    void **state) {
+  (void)state;
+  int32_t threads_before = lb_get_num_threads();
+  lb_nchw shape = {2, 8, 96, 96};
+  bn_case k = make_bn_case(shape, true, false, 31);
+  double *image_sums = doubles(2 * shape.c * (shape.n + 1));
+  fill_image_sums_with_nan(&k, image_sums);
+  k.layer.image_sums = image_sums;
+  assert_int_equal(lb_set_num_threads(4), LB_OK);
+  assert_int_equal(lb_parallel_chunks(shape.c, k.numel / shape.c), 4);
+  float *y = floats(k.numel);
+  bn_saved saved = run_bn_forward(&k, y);
+  assert_false(isnan(saved.mean[0]));
+  for (int64_t i = 0; i < 2 * shape.c * (shape.n + 1); i++)
+    assert_true(isnan(image_sums[i]));
+  assert_int_equal(lb_set_num_threads(threads_before), LB_OK);
+}
+
+/* PyTorch: "Expected more than 1 value per channel when training". */
 static void test_batchnorm_check_rejects_one_value_per_channel_in_training(
     void **state) {
   (void)state;
@@ -1178,6 +1221,7 @@ int main(void) {
       TEST(test_batchnorm_relu_backward_matches_finite_differences),
       TEST(test_batchnorm_runs_in_place),
       TEST(test_batchnorm_by_images_gives_the_bits_of_by_channel),
+      TEST(test_batchnorm_by_channel_when_images_are_fewer_than_threads),
       TEST(test_batchnorm_check_rejects_one_value_per_channel_in_training),
       TEST(test_batchnorm_check_rejects_bad_layers),
       TEST(test_relu_forward_clamps_negatives_and_keeps_nan),

@@ -3,14 +3,17 @@
  * planes (one image's values of the channel): every plane's sums start
  * from 0, and the planes' sums are added in image order. Work is cut one
  * of two ways, with the same bits:
- *  - by channel (one thread, or no bn->image_sums): a channel's sums, then
- *    its planes' outputs while they are in the cache; one job;
+ *  - by channel (without bn->image_sums, or when the batch would not keep
+ *    as many threads busy as the channels: one thread, a small layer, fewer
+ *    images than threads): a channel's sums, then its planes' outputs while
+ *    they are in the cache; one job;
  *  - by images (bn->image_sums on several threads): every plane's sums
  *    into image_sums, each thread over a range of images; each channel's
  *    total on the calling thread; then the outputs, by the same ranges. Two
- *    jobs, but in a network each thread reads the images that it (or the
- *    convolution's range on it) just wrote, from its own cache: by channel
- *    half of every channel was written on the other core. Measured on 2
+ *    jobs, but in a network each thread reads the images that the
+ *    convolution before wrote on it (when the convolution cuts the batch
+ *    into the same ranges, conv2d.h), from its own cache: by channel half
+ *    of every channel was written on the other core. Measured on 2
  *    threads, training at ResNet-18 width 16: about 2% faster per step
  *    (docs/performance.md, step 17).
  * The loops over a plane are vector kernels (core/vector_kernel.h): sums in
@@ -299,12 +302,16 @@ static void forward_channel_constants(forward_job *job) {
 }
 
 /* Chunks of images when the layer has room for the planes' sums and the
- * batch splits over threads; 0 otherwise (then by channel). */
+ * batch splits over as many threads as its channels would; 0 otherwise
+ * (then by channel: one thread, a small layer, or fewer images than
+ * threads). */
 static int32_t image_chunks(const lb_batchnorm2d *bn, lb_nchw shape) {
   if (!bn->image_sums)
     return 0;
-  int32_t chunks = lb_parallel_chunks(shape.n, shape.c * shape.h * shape.w);
-  return chunks > 1 ? chunks : 0;
+  int64_t plane = shape.h * shape.w;
+  int32_t by_images = lb_parallel_chunks(shape.n, shape.c * plane);
+  int32_t by_channels = lb_parallel_chunks(shape.c, shape.n * plane);
+  return by_images > 1 && by_images >= by_channels ? by_images : 0;
 }
 
 static void run_forward(forward_job job) {
@@ -539,6 +546,10 @@ static void backward_apply_chunk(void *context, int32_t chunk) {
 
 /* Between the passes, on the calling thread: each channel's sums and its
  * terms. */
+/* The terms take the 2 * channels doubles after the planes' sums. */
+_Static_assert(sizeof(input_gradient_terms) <= 2 * sizeof(double),
+               "a channel's terms must fit in its two doubles");
+
 static void backward_channel_terms(backward_job *job) {
   lb_nchw shape = job->shape;
   job->terms =

@@ -68,8 +68,9 @@ typedef struct lb_batchnorm2d {
   const float *bias;   /* beta */
   float *running_mean; /* updated by training forwards, read in eval mode */
   float *running_var;
-  /* NULL, or room for 2 * channels * (n + 1) doubles for a batch of n (the
-   * layer's calls must not overlap while they use it). With it, a call on
+  /* NULL, or room for 2 * channels * (n + 1) doubles for a batch of n, used
+   * during a call only (layers may share it if their calls never overlap:
+   * the model's batch norms all do). With it, a call on
    * several threads splits the batch by images, so each thread works on
    * the images a convolution by ranges of images just wrote on it, instead
    * of by channels, which reads every image on every thread; the two give
