@@ -51,6 +51,13 @@ void lb_block_claims_start(lb_block_claims *claims, int64_t batch,
     atomic_init(&claims->next_unit[range], 0);
 }
 
+void lb_block_claims_start_summing(lb_block_claims *claims, int64_t batch,
+                                   int32_t ranges, int64_t block,
+                                   int64_t room) {
+  lb_block_claims_start(claims, batch, ranges, block,
+                        lb_blocks_per_unit(batch, ranges, block, room));
+}
+
 int64_t lb_block_units(const lb_block_claims *claims) {
   return units_of(claims->batch, claims->ranges, claims->block,
                   claims->blocks_per_unit);

@@ -62,6 +62,13 @@ void lb_block_claims_start(lb_block_claims *claims, int64_t batch,
                            int32_t ranges, int64_t block,
                            int64_t blocks_per_unit);
 
+/* Readies the claims of a call that sums a gradient per unit, with room
+ * for `room` parts beyond the first: units of lb_blocks_per_unit() blocks,
+ * so that the call's units never need more parts than that. */
+void lb_block_claims_start_summing(lb_block_claims *claims, int64_t batch,
+                                   int32_t ranges, int64_t block,
+                                   int64_t room);
+
 /* Tests only: the thread of range r starts on range (r + rotation) %
  * ranges instead of its own, so that a test can have a thread go from a
  * narrow range to a wider one. 0 (the library's use) until set. */

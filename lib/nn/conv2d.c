@@ -1004,12 +1004,9 @@ void lb_conv2d_backward(const lb_conv2d_geometry *g, const float *input,
                     .grad_weight = grad_weight, .workspace = workspace,
                     .ranges = image_ranges(g)};
   call.split = call.ranges == 1;
-  if (!call.split) {
-    int64_t block = images_per_block(g);
-    lb_block_claims_start(
-        &call.claims, g->batch, call.ranges, block,
-        lb_blocks_per_unit(g->batch, call.ranges, block, parts_room(g)));
-  }
+  if (!call.split)
+    lb_block_claims_start_summing(&call.claims, g->batch, call.ranges,
+                                  images_per_block(g), parts_room(g));
   lb_parallel_for(backward_range, &call, call.ranges);
   if (call.ranges > 1)
     lb_block_add_parts(&call.claims, grad_weight,
