@@ -544,12 +544,12 @@ static void backward_apply_chunk(void *context, int32_t chunk) {
                      input_gradient_of_job_plane, job);
 }
 
-/* Between the passes, on the calling thread: each channel's sums and its
- * terms. */
 /* The terms take the 2 * channels doubles after the planes' sums. */
 _Static_assert(sizeof(input_gradient_terms) <= 2 * sizeof(double),
                "a channel's terms must fit in its two doubles");
 
+/* Between the passes, on the calling thread: each channel's sums and its
+ * terms. */
 static void backward_channel_terms(backward_job *job) {
   lb_nchw shape = job->shape;
   job->terms =

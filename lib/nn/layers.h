@@ -70,11 +70,11 @@ typedef struct lb_batchnorm2d {
   float *running_var;
   /* NULL, or room for 2 * channels * (n + 1) doubles for a batch of n, used
    * during a call only (layers may share it if their calls never overlap:
-   * the model's batch norms all do). With it, a call on
-   * several threads splits the batch by images, so each thread works on
-   * the images a convolution by ranges of images just wrote on it, instead
-   * of by channels, which reads every image on every thread; the two give
-   * the same bits (batchnorm.c). */
+   * the model's batch norms all do). With it, a call on several threads
+   * splits the batch by images, so each thread works on the images a
+   * convolution by ranges of images just wrote on it, instead of by
+   * channels, which reads every image on every thread; the two give the
+   * same bits (batchnorm.c). */
   double *image_sums;
 } lb_batchnorm2d;
 

@@ -426,7 +426,6 @@ static void head_forward(lb_model *m, const float *x, float *logits,
                     linear_flops(m, r->batch));
 }
 
-/* out = relu(out + shortcut), the end of a block, timed as two kinds. */
 /* y += residual for the range's images (both hold the whole batch). */
 static void residual_range(lb_model *m, float *y, lb_nchw shape,
                            const float *residual, const image_range *r) {
@@ -437,6 +436,7 @@ static void residual_range(lb_model *m, float *y, lb_nchw shape,
   range_timing_stop(m, r, LB_LAYER_RESIDUAL, start, 0.0);
 }
 
+/* out = relu(out + shortcut), the end of a block, timed as two kinds. */
 static void residual_relu(lb_model *m, lb_model_block *blk,
                           const float *shortcut, const image_range *r) {
   residual_range(m, blk->out, blk->out_shape, shortcut, r);
