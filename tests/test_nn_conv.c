@@ -1478,6 +1478,127 @@ static void test_forward_images_of_prepared_weights_match_reference(
     }
 }
 
+/* ---- forward of prepared weights, the whole batch split by channels ------
+ */
+
+/* Output of the whole batch by lb_conv2d_forward_channels() on `parts`
+ * parts (as many threads), on a NaN-filled workspace of exactly
+ * lb_conv2d_channels_workspace_bytes(). */
+static float *forward_by_channels(const lb_conv2d_geometry *g,
+                                  const float *input, const float *prepared,
+                                  const float *bias, int32_t parts,
+                                  const lb_conv2d_epilogue *after) {
+  size_t bytes =
+      lb_conv2d_channels_workspace_bytes(g, LB_CONV2D_WINOGRAD_4X4, parts);
+  float *workspace = nan_floats((int64_t)(bytes / sizeof(float)));
+  float *output = nan_floats(output_count(g));
+  int32_t threads = lb_get_num_threads();
+  assert_int_equal(lb_set_num_threads(parts), LB_OK);
+  lb_conv2d_forward_channels(g, LB_CONV2D_WINOGRAD_4X4, input, prepared,
+                             bias, output, workspace, parts, after);
+  assert_int_equal(lb_set_num_threads(threads), LB_OK);
+  free(workspace);
+  return output;
+}
+
+/* One range of the whole batch (a geometry validated at one thread, whose
+ * blocks are the whole batch's, tested against the naive forward above)
+ * to rounding, on 1 to 3 parts, with and without the epilogues; on one
+ * part its bits, and on each count of parts the same bits every time.
+ * (OpenBLAS may round a product of fewer rows otherwise.) */
+static void check_forward_channels(const conv_case *c) {
+  lb_conv2d_geometry g = geometry_at_threads(c, 1);
+  conv_run run = random_run(&g, c->bias, 60);
+  float *residual = random_floats(output_count(&g), 61);
+  float *prepared =
+      nan_floats(lb_conv2d_prepared_floats(&g, LB_CONV2D_WINOGRAD_4X4));
+  lb_conv2d_prepare(&g, LB_CONV2D_WINOGRAD_4X4, run.weight, NULL, 0,
+                    g.out_channels, prepared);
+  float *workspace = nan_floats((int64_t)(
+      lb_conv2d_images_workspace_bytes(&g, LB_CONV2D_WINOGRAD_4X4) /
+      sizeof(float)));
+  const lb_conv2d_epilogue relu = {NULL}, sum_relu = {residual};
+  const lb_conv2d_epilogue *afters[] = {NULL, &relu, &sum_relu};
+  size_t bytes = (size_t)output_count(&g) * sizeof(float);
+  for (size_t e = 0; e < sizeof afters / sizeof *afters; e++) {
+    lb_conv2d_forward_images(&g, LB_CONV2D_WINOGRAD_4X4, run.input, prepared,
+                             run.bias, run.output, workspace, 0, g.batch,
+                             afters[e]);
+    double *want = widened(run.output, output_count(&g));
+    for (int32_t parts = 1; parts <= 3; parts++) {
+      float *split = forward_by_channels(&g, run.input, prepared, run.bias,
+                                         parts, afters[e]);
+      float *again = forward_by_channels(&g, run.input, prepared, run.bias,
+                                         parts, afters[e]);
+      assert_close(split, want, output_count(&g), TOLERANCE,
+                   "forward split by channels", &g);
+      assert_memory_equal(split, again, bytes);
+      if (parts == 1)
+        assert_memory_equal(split, run.output, bytes);
+      free(split);
+      free(again);
+    }
+    free(want);
+  }
+  free(residual);
+  free(prepared);
+  free(workspace);
+  free_run(&run);
+}
+
+/* 4x4 images in two blocks (256 + 44 images) with 20 output channels (in
+ * groups of 8: 8 + 8 + 4 on 3 parts), tiles cut at the edges (7x11), a
+ * ResNet layer's 7x7 images, 3x3 images with fewer images than a block
+ * needs, and more parts than groups of channels (4 channels). */
+static void test_forward_by_channels_matches_one_range(
+    void **state) {
+  (void)state;
+  static const conv_case cases[] = {
+      {300, 8, 4, 4, 20, 3, 3, 1, 1, 1, 1, true},
+      {9, 5, 7, 11, 16, 3, 3, 1, 1, 1, 1, true},
+      {70, 32, 7, 7, 32, 3, 3, 1, 1, 1, 1, false},
+      {6, 16, 3, 3, 24, 3, 3, 1, 1, 1, 1, true},
+      {5, 6, 4, 4, 4, 3, 3, 1, 1, 1, 1, true},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    check_forward_channels(&cases[i]);
+}
+
+/* Only F(4x4, 3x3) splits by channels, only on several ranges, and only
+ * where a range's blocks would hold fewer images than the batch's: 4x4
+ * and 7x7 images at batch 64 (blocks of 256 and 64 images), not 28x28
+ * (blocks of 8 images) nor a batch a range holds a block of. */
+static void test_split_by_channels_where_ranges_narrow_the_blocks(
+    void **state) {
+  (void)state;
+  static const struct {
+    conv_case c;
+    lb_conv2d_algorithm algorithm;
+    int64_t ranges;
+    bool splits;
+  } cases[] = {
+      {{64, 64, 4, 4, 64, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4, 2,
+       true},
+      {{64, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4, 2,
+       true},
+      {{64, 64, 4, 4, 64, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4, 1,
+       false},
+      {{64, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4,
+       2, false},
+      {{256, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4, 2,
+       false},
+      {{64, 64, 4, 4, 64, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD, 2,
+       false},
+      {{64, 64, 4, 4, 64, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_GEMM, 2, false},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    lb_conv2d_geometry g = geometry_at_threads(&cases[i].c, 2);
+    assert_int_equal(lb_conv2d_splits_channels(&g, cases[i].algorithm,
+                                               cases[i].ranges),
+                     cases[i].splits);
+  }
+}
+
 /* The algorithm of a shape for the forward of prepared weights, as
  * LOSSBAL_CONV leaves it: gemm (no Winograd), winograd2x2 (no F(4x4)) or
  * unset. */
@@ -1568,6 +1689,9 @@ int main(void) {
           test_forward_images_of_prepared_weights_match_reference),
       cmocka_unit_test(
           test_prepared_forward_algorithm_follows_the_image_size),
+      cmocka_unit_test(test_forward_by_channels_matches_one_range),
+      cmocka_unit_test(
+          test_split_by_channels_where_ranges_narrow_the_blocks),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -820,6 +820,80 @@ static void test_predict_matches_eval_forward(void **state) {
   assert_int_equal(lb_set_num_threads(threads), LB_OK);
 }
 
+/* Whether this process's settings leave lb_model_predict() F(4x4, 3x3),
+ * whose layers on small images split by channels: the pool's products and
+ * LOSSBAL_CONV neither gemm nor winograd2x2 (test_nn_model also runs
+ * under those). */
+static bool expect_split_by_channels(void) {
+  const char *conv = getenv("LOSSBAL_CONV");
+  return lb_gemm_on_pool() &&
+         !(conv && (strcmp(conv, "gemm") == 0 ||
+                    strcmp(conv, "winograd2x2") == 0));
+}
+
+/* lb_model_predict() on `threads` threads: the logits of the evaluation
+ * forward to rounding, and the first block it ran on the whole batch. */
+static int32_t predict_late_block(lb_model *m, const float *x, int64_t batch,
+                                  int32_t side, int32_t threads,
+                                  const float *eval_logits, int64_t cells) {
+  float *predicted = calloc((size_t)cells, sizeof(float));
+  assert_non_null(predicted);
+  int32_t before = lb_get_num_threads();
+  assert_int_equal(lb_set_num_threads(threads), LB_OK);
+  assert_int_equal(lb_model_predict(m, x, batch, side, side, predicted),
+                   LB_OK);
+  assert_int_equal(lb_set_num_threads(before), LB_OK);
+  double gap = relative_gap(predicted, eval_logits, (size_t)cells);
+  if (gap > 1e-5)
+    fail_msg("predict deviates from the eval forward by %.3g", gap);
+  free(predicted);
+  return m->late_block;
+}
+
+/* On several threads the layers on small images run on the whole batch,
+ * from the first block that has one (F(4x4, 3x3) on 3x3 images needs 256
+ * images a block, a range has 3 of 6) to the end: layer3 (block 4) of a
+ * width-8 ResNet-18 on 12x12 input, layer1 (block 0, straight from the
+ * stem) of a width-16 one on 4x4; not on one thread (one range has the
+ * whole batch) nor under LOSSBAL_PREDICT=ranges. The logits stay those of
+ * the evaluation forward. */
+static void test_predict_runs_late_layers_on_the_whole_batch(void **state) {
+  (void)state;
+  static const struct {
+    int32_t width, side, late;
+  } cases[] = {{8, 12, 4}, {16, 4, 0}};
+  const int64_t batch = 6;
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    lb_model *m = create(config(18, 5, 3, cases[i].width, 1), 23);
+    int32_t side = cases[i].side;
+    float *x = random_input(batch * 3 * side * side, 9);
+    float *eval_logits = calloc(batch * 5, sizeof(float));
+    assert_non_null(eval_logits);
+    assert_int_equal(lb_model_forward(m, x, batch, side, side, eval_logits),
+                     LB_OK);
+    assert_int_equal(lb_model_set_training(m, 0), LB_OK);
+    assert_int_equal(lb_model_forward(m, x, batch, side, side, eval_logits),
+                     LB_OK);
+    int32_t none = m->block_count;
+    int32_t late = expect_split_by_channels() ? cases[i].late : none;
+    for (int32_t threads = 2; threads <= 3; threads++)
+      assert_int_equal(predict_late_block(m, x, batch, side, threads,
+                                          eval_logits, batch * 5),
+                       late);
+    assert_int_equal(
+        predict_late_block(m, x, batch, side, 1, eval_logits, batch * 5),
+        none);
+    assert_int_equal(setenv("LOSSBAL_PREDICT", "ranges", 1), 0);
+    assert_int_equal(
+        predict_late_block(m, x, batch, side, 2, eval_logits, batch * 5),
+        none);
+    assert_int_equal(unsetenv("LOSSBAL_PREDICT"), 0);
+    free(x);
+    free(eval_logits);
+    lb_model_free(m);
+  }
+}
+
 /* Predicts after a NaN is written into the first convolution's prepared
  * weights: NaN logits when the call kept them, the evaluation forward's
  * logits (to rounding) when it prepared them again. */
@@ -1257,6 +1331,7 @@ int main(void) {
       cmocka_unit_test(test_init_is_seeded),
       cmocka_unit_test(test_create_allocation_failures),
       cmocka_unit_test(test_predict_matches_eval_forward),
+      cmocka_unit_test(test_predict_runs_late_layers_on_the_whole_batch),
       cmocka_unit_test(test_predict_bad_arguments),
       cmocka_unit_test(test_predict_by_ranges_memory),
       cmocka_unit_test(test_predict_by_ranges_repeats),

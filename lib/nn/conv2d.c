@@ -781,6 +781,19 @@ void lb_conv2d_finish_images(const lb_conv2d_geometry *g,
                    output + offset);
 }
 
+void lb_conv2d_finish_channel(const lb_conv2d_geometry *g,
+                              const lb_conv2d_epilogue *after, float *output,
+                              int64_t first, int64_t count, int64_t channel) {
+  if (!after)
+    return;
+  int64_t pixels = out_pixels(g);
+  for (int64_t n = first; n < first + count; n++) {
+    int64_t offset = n * output_image_size(g) + channel * pixels;
+    lb_add_relu_here(pixels, after->residual ? after->residual + offset : NULL,
+                     output + offset);
+  }
+}
+
 /* F(4x4, 3x3) (conv_winograd4.c) does 2.25 multiplications per output
  * and input channel where F(2x2, 3x3) does 4, but its tiles cover the
  * image in steps of 4 pixels, and its transforms gather and scatter a pixel
@@ -874,6 +887,34 @@ void lb_conv2d_forward_images(const lb_conv2d_geometry *g,
                     .output = output, .workspace = workspace, .ranges = 0,
                     .split = false, .after = after};
   forward_images(&call, (span){first, first + count}, 0);
+}
+
+/* ---- forward of prepared weights, the whole batch split by channels ------ */
+
+bool lb_conv2d_splits_channels(const lb_conv2d_geometry *g,
+                               lb_conv2d_algorithm algorithm,
+                               int64_t ranges) {
+  return algorithm == LB_CONV2D_WINOGRAD_4X4 && ranges > 1 &&
+         lb_winograd4_channels_pay_off(g, ranges);
+}
+
+size_t lb_conv2d_channels_workspace_bytes(const lb_conv2d_geometry *g,
+                                          lb_conv2d_algorithm algorithm,
+                                          int32_t parts) {
+  if (algorithm != LB_CONV2D_WINOGRAD_4X4)
+    return 0;
+  return lb_winograd4_channels_workspace_bytes(g, parts);
+}
+
+void lb_conv2d_forward_channels(const lb_conv2d_geometry *g,
+                                lb_conv2d_algorithm algorithm,
+                                const float *input, const float *prepared,
+                                const float *bias, float *output,
+                                float *workspace, int32_t parts,
+                                const lb_conv2d_epilogue *after) {
+  if (algorithm == LB_CONV2D_WINOGRAD_4X4)
+    lb_winograd4_forward_channels(g, input, prepared, bias, output,
+                                  workspace, parts, after);
 }
 
 /* ---- backward ------------------------------------------------------------ */

@@ -28,6 +28,7 @@
 
 #include "lossbal/lossbal.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -134,6 +135,12 @@ void lb_conv2d_finish_images(const lb_conv2d_geometry *g,
                              const lb_conv2d_epilogue *after, float *output,
                              int64_t first, int64_t count);
 
+/* The epilogue on the planes of channel `channel` of output images
+ * [first, first + count): for a split by channels. */
+void lb_conv2d_finish_channel(const lb_conv2d_geometry *g,
+                              const lb_conv2d_epilogue *after, float *output,
+                              int64_t first, int64_t count, int64_t channel);
+
 lb_conv2d_algorithm lb_conv2d_algorithm_of(const lb_conv2d_geometry *g);
 int64_t lb_conv2d_prepared_floats(const lb_conv2d_geometry *g,
                                   lb_conv2d_algorithm algorithm);
@@ -149,6 +156,32 @@ void lb_conv2d_forward_images(const lb_conv2d_geometry *g,
                               const float *bias, float *output,
                               float *workspace, int64_t first, int64_t count,
                               const lb_conv2d_epilogue *after);
+
+/* The forward of prepared weights on the whole batch at once, split over
+ * the pool by channels, for the layers where ranges of images would cut
+ * the products narrower than one thread does (small images, whose blocks
+ * need many images: lb_model_predict() runs its late layers this way):
+ *
+ *  - lb_conv2d_splits_channels(): whether the algorithm has this forward
+ *    (F(4x4, 3x3) has) and it pays off against `ranges` ranges of images:
+ *    a range's blocks would hold fewer images than the whole batch's;
+ *  - lb_conv2d_channels_workspace_bytes(): its workspace on `parts` parts;
+ *  - lb_conv2d_forward_channels(): the whole batch's output, as
+ *    lb_conv2d_forward_images() of every image would give it, the input
+ *    transform split by input channels and the products, the output
+ *    transform and `after` by output channels, each over `parts` chunks of
+ *    the pool; the same bits for the same `parts`. */
+bool lb_conv2d_splits_channels(const lb_conv2d_geometry *g,
+                               lb_conv2d_algorithm algorithm, int64_t ranges);
+size_t lb_conv2d_channels_workspace_bytes(const lb_conv2d_geometry *g,
+                                          lb_conv2d_algorithm algorithm,
+                                          int32_t parts);
+void lb_conv2d_forward_channels(const lb_conv2d_geometry *g,
+                                lb_conv2d_algorithm algorithm,
+                                const float *input, const float *prepared,
+                                const float *bias, float *output,
+                                float *workspace, int32_t parts,
+                                const lb_conv2d_epilogue *after);
 
 /* grad_bias[c] = the sum of channel c of grad_output over the batch,
  * accumulated in double: the bias gradient of every algorithm. */

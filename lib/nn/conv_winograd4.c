@@ -89,44 +89,75 @@ static int64_t padded_floats(const lb_conv2d_geometry *g) {
   return padded_height(g) * padded_width(g);
 }
 
+/* How a call cuts its images into blocks: `images` per block (the stride
+ * of the padded planes and of a tile's scratch), and the block's
+ * `columns`, images * tiles per image (the length of V's and M's rows). */
+typedef struct block_shape {
+  int64_t images, columns;
+} block_shape;
+
 /* Images per block: enough for MIN_COLUMNS tiles, a multiple of
  * IMAGE_VECTOR (the transforms' vectors run across the block's images), at
- * most one range's share of the batch (the ranges of lb_model_predict()
- * are one per thread at validation, g->slots; a range with more images,
- * after a change of thread count, goes in more blocks). */
-static int64_t images_per_block(const lb_conv2d_geometry *g) {
+ * most `share` images. */
+static block_shape blocks_of(const lb_conv2d_geometry *g, int64_t share) {
   int64_t tiles = tiles_per_image(g);
   int64_t images = (MIN_COLUMNS + tiles - 1) / tiles;
   images = (images + IMAGE_VECTOR - 1) / IMAGE_VECTOR * IMAGE_VECTOR;
+  if (images > share)
+    images = share;
+  return (block_shape){images, images * tiles};
+}
+
+/* A range's blocks: at most one range's share of the batch (the ranges of
+ * lb_model_predict() are one per thread at validation, g->slots; a range
+ * with more images, after a change of thread count, goes in more
+ * blocks). */
+static block_shape range_blocks(const lb_conv2d_geometry *g) {
   int64_t slots = g->slots > 1 ? g->slots : 1;
-  int64_t share = (g->batch + slots - 1) / slots;
-  return images < share ? images : share;
+  return blocks_of(g, (g->batch + slots - 1) / slots);
 }
 
-static int64_t block_columns(const lb_conv2d_geometry *g) {
-  return images_per_block(g) * tiles_per_image(g);
+/* The whole batch's blocks, as one thread on one range cuts them. */
+static block_shape batch_blocks(const lb_conv2d_geometry *g) {
+  return blocks_of(g, g->batch);
 }
 
-/* The workspace of a range: V [36, Ci, N], M [36, Co, N] and the padded
- * planes of a block's images, N the block's columns. */
+/* A workspace: V [36, Ci, N] and M [36, Co, N], N a block's columns, then
+ * per thread the padded planes of a block's images and a tile's scratch.
+ * A range has one thread; the split by channels one per part. */
 typedef struct workspace_parts {
   float *v, *m, *padded, *tile;
 } workspace_parts;
 
-static int64_t v_floats(const lb_conv2d_geometry *g) {
-  return TILE_TAPS * g->in_channels * block_columns(g);
+static int64_t v_floats(const lb_conv2d_geometry *g, block_shape shape) {
+  return TILE_TAPS * g->in_channels * shape.columns;
 }
 
-static int64_t m_floats(const lb_conv2d_geometry *g) {
-  return TILE_TAPS * g->out_channels * block_columns(g);
+static int64_t m_floats(const lb_conv2d_geometry *g, block_shape shape) {
+  return TILE_TAPS * g->out_channels * shape.columns;
 }
 
+static int64_t thread_scratch_floats(const lb_conv2d_geometry *g,
+                                     block_shape shape) {
+  return shape.images * (padded_floats(g) + TILE_SCRATCH);
+}
+
+/* The parts of `workspace` that thread `thread` uses. */
 static workspace_parts parts_of(const lb_conv2d_geometry *g,
-                                float *workspace) {
-  float *padded = workspace + v_floats(g) + m_floats(g);
-  workspace_parts parts = {workspace, workspace + v_floats(g), padded,
-                           padded + images_per_block(g) * padded_floats(g)};
+                                block_shape shape, float *workspace,
+                                int32_t thread) {
+  float *padded = workspace + v_floats(g, shape) + m_floats(g, shape) +
+                  thread * thread_scratch_floats(g, shape);
+  workspace_parts parts = {workspace, workspace + v_floats(g, shape), padded,
+                           padded + shape.images * padded_floats(g)};
   return parts;
+}
+
+static size_t workspace_bytes(const lb_conv2d_geometry *g, block_shape shape,
+                              int32_t threads) {
+  int64_t floats = v_floats(g, shape) + m_floats(g, shape) +
+                   threads * thread_scratch_floats(g, shape);
+  return (size_t)floats * sizeof(float);
 }
 
 int64_t lb_winograd4_prepared_floats(const lb_conv2d_geometry *g) {
@@ -134,9 +165,7 @@ int64_t lb_winograd4_prepared_floats(const lb_conv2d_geometry *g) {
 }
 
 size_t lb_winograd4_images_workspace_bytes(const lb_conv2d_geometry *g) {
-  int64_t floats = v_floats(g) + m_floats(g) +
-                   images_per_block(g) * (padded_floats(g) + TILE_SCRATCH);
-  return (size_t)floats * sizeof(float);
+  return workspace_bytes(g, range_blocks(g), 1);
 }
 
 /* ---- the filters --------------------------------------------------------- */
@@ -237,10 +266,10 @@ void lb_winograd4_prepare(const lb_conv2d_geometry *g, const float *weight,
 
 /* Copies channel `channel` of images [image, image + images) into the
  * interiors of the padded planes (their borders stay 0). */
-static void pad_channel(const lb_conv2d_geometry *g, const float *input,
-                        int64_t image, int64_t images, int64_t channel,
-                        float *padded) {
-  int64_t width = padded_width(g), stride = images_per_block(g);
+static void pad_channel(const lb_conv2d_geometry *g, block_shape shape,
+                        const float *input, int64_t image, int64_t images,
+                        int64_t channel, float *padded) {
+  int64_t width = padded_width(g), stride = shape.images;
   int64_t pixels = g->in_h * g->in_w;
   for (int64_t b = 0; b < images; b++) {
     const float *from =
@@ -294,10 +323,11 @@ static void input_tile(const float *restrict patch, int64_t row,
  * planes of that channel are in `padded`: column t * images + b is tile t
  * of image b. */
 static void transform_channel(const lb_conv2d_geometry *g,
-                              const float *padded, int64_t channel,
-                              int64_t images, float *h, float *v) {
-  int64_t stride = images_per_block(g), row = padded_width(g) * stride;
-  int64_t n = block_columns(g);
+                              block_shape shape, const float *padded,
+                              int64_t channel, int64_t images, float *h,
+                              float *v) {
+  int64_t stride = shape.images, row = padded_width(g) * stride;
+  int64_t n = shape.columns;
   for (int64_t ty = 0; ty < tile_rows(g); ty++)
     for (int64_t tx = 0; tx < tile_cols(g); tx++) {
       int64_t tile = ty * tile_cols(g) + tx;
@@ -364,11 +394,11 @@ static void write_tile(const lb_conv2d_geometry *g, const float *y,
 
 /* The output planes of channel `channel` of the block's `images` images
  * from image `image`, from M. */
-static void output_channel(const lb_conv2d_geometry *g, float *m,
-                           int64_t channel, int64_t images, float bias,
-                           float *q, float *y, int64_t image,
+static void output_channel(const lb_conv2d_geometry *g, block_shape shape,
+                           float *m, int64_t channel, int64_t images,
+                           float bias, float *q, float *y, int64_t image,
                            float *output) {
-  int64_t stride = images_per_block(g), n = block_columns(g);
+  int64_t stride = shape.images, n = shape.columns;
   for (int64_t ty = 0; ty < tile_rows(g); ty++)
     for (int64_t tx = 0; tx < tile_cols(g); tx++) {
       int64_t tile = ty * tile_cols(g) + tx;
@@ -380,23 +410,61 @@ static void output_channel(const lb_conv2d_geometry *g, float *m,
 
 /* ---- a block of images --------------------------------------------------- */
 
-static void forward_block(const lb_conv2d_geometry *g, const float *input,
-                          const float *u, const float *bias, float *output,
+/* V's rows of input channels [first, end) of the block's `images` images
+ * from image `image`, on the thread's padded planes. */
+static void transform_block(const lb_conv2d_geometry *g, block_shape shape,
+                            const float *input, int64_t image, int64_t images,
+                            int64_t first, int64_t end,
+                            workspace_parts parts) {
+  for (int64_t c = first; c < end; c++) {
+    pad_channel(g, shape, input, image, images, c, parts.padded);
+    transform_channel(g, shape, parts.padded, c, images, parts.tile,
+                      parts.v);
+  }
+}
+
+/* M's rows of output channels [first, end): the 36 products of the
+ * block's `columns` columns, on this thread (lb_sgemm_serial()). */
+static void multiply_block(const lb_conv2d_geometry *g, block_shape shape,
+                           const float *u, int64_t columns, int64_t first,
+                           int64_t end, workspace_parts parts) {
+  int64_t ci = g->in_channels, co = g->out_channels, n = shape.columns;
+  for (int k = 0; k < TILE_TAPS; k++)
+    lb_sgemm_serial(false, false, end - first, columns, ci, 1.0f,
+                    u + k * co * ci + first * ci, ci, parts.v + k * ci * n, n,
+                    0.0f, parts.m + (k * co + first) * n, n);
+}
+
+/* Output channel `channel` of the block's `images` images from image
+ * `image`, from M, plus its bias. */
+static void output_block_channel(const lb_conv2d_geometry *g,
+                                 block_shape shape, const float *bias,
+                                 workspace_parts parts, int64_t image,
+                                 int64_t images, int64_t channel,
+                                 float *output) {
+  float *q = parts.tile, *y = parts.tile + TILE * PATCH * shape.images;
+  output_channel(g, shape, parts.m, channel, images,
+                 bias ? bias[channel] : 0.0f, q, y, image, output);
+}
+
+static void forward_block(const lb_conv2d_geometry *g, block_shape shape,
+                          const float *input, const float *u,
+                          const float *bias, float *output,
                           workspace_parts parts, int64_t image,
                           int64_t images) {
-  int64_t columns = images * tiles_per_image(g), n = block_columns(g);
-  int64_t ci = g->in_channels, co = g->out_channels;
-  for (int64_t c = 0; c < ci; c++) {
-    pad_channel(g, input, image, images, c, parts.padded);
-    transform_channel(g, parts.padded, c, images, parts.tile, parts.v);
-  }
-  for (int k = 0; k < TILE_TAPS; k++)
-    lb_sgemm_serial(false, false, co, columns, ci, 1.0f, u + k * co * ci, ci,
-                    parts.v + k * ci * n, n, 0.0f, parts.m + k * co * n, n);
-  float *q = parts.tile, *y = parts.tile + TILE * PATCH * images_per_block(g);
-  for (int64_t o = 0; o < co; o++)
-    output_channel(g, parts.m, o, images, bias ? bias[o] : 0.0f, q, y, image,
-                   output);
+  transform_block(g, shape, input, image, images, 0, g->in_channels, parts);
+  multiply_block(g, shape, u, images * tiles_per_image(g), 0,
+                 g->out_channels, parts);
+  for (int64_t o = 0; o < g->out_channels; o++)
+    output_block_channel(g, shape, bias, parts, image, images, o, output);
+}
+
+/* The borders of the padded planes, which no copy writes: the workspace
+ * held other layers' data. */
+static void clear_padded(const lb_conv2d_geometry *g, block_shape shape,
+                         workspace_parts parts) {
+  memset(parts.padded, 0,
+         (size_t)(shape.images * padded_floats(g)) * sizeof(float));
 }
 
 void lb_winograd4_forward_images(const lb_conv2d_geometry *g,
@@ -405,15 +473,99 @@ void lb_winograd4_forward_images(const lb_conv2d_geometry *g,
                                  float *workspace, int64_t first,
                                  int64_t count,
                                  const lb_conv2d_epilogue *after) {
-  workspace_parts parts = parts_of(g, workspace);
-  int64_t per_block = images_per_block(g);
-  /* The planes' borders: the workspace held other layers' data. */
-  memset(parts.padded, 0,
-         (size_t)(per_block * padded_floats(g)) * sizeof(float));
-  for (int64_t image = first; image < first + count; image += per_block) {
-    int64_t images = first + count - image < per_block ? first + count - image
-                                                       : per_block;
-    forward_block(g, input, prepared, bias, output, parts, image, images);
+  block_shape shape = range_blocks(g);
+  workspace_parts parts = parts_of(g, shape, workspace, 0);
+  clear_padded(g, shape, parts);
+  for (int64_t image = first; image < first + count; image += shape.images) {
+    int64_t images = first + count - image < shape.images
+                         ? first + count - image
+                         : shape.images;
+    forward_block(g, shape, input, prepared, bias, output, parts, image,
+                  images);
     lb_conv2d_finish_images(g, after, output, image, images);
+  }
+}
+
+/* ---- the whole batch, split by channels ---------------------------------- */
+
+/* Output channels go to the parts in groups of this many, so that no part
+ * but the last ends in a ragged edge of OpenBLAS's micro-kernel. */
+#define CHANNEL_GRAIN 8
+
+bool lb_winograd4_channels_pay_off(const lb_conv2d_geometry *g,
+                                   int64_t ranges) {
+  int64_t share = (g->batch + ranges - 1) / ranges;
+  return blocks_of(g, share).images < batch_blocks(g).images;
+}
+
+size_t lb_winograd4_channels_workspace_bytes(const lb_conv2d_geometry *g,
+                                             int32_t parts) {
+  return workspace_bytes(g, batch_blocks(g), parts);
+}
+
+/* One block of the batch, as the parts share it. */
+typedef struct channels_call {
+  const lb_conv2d_geometry *g;
+  block_shape shape;
+  const float *input, *u, *bias;
+  float *output, *workspace;
+  const lb_conv2d_epilogue *after;
+  int64_t image, images; /* the block */
+  int32_t parts;
+} channels_call;
+
+/* Part `part`'s share of the input channels into V. */
+static void transform_part(void *context, int32_t part) {
+  const channels_call *call = context;
+  const lb_conv2d_geometry *g = call->g;
+  workspace_parts parts = parts_of(g, call->shape, call->workspace, part);
+  clear_padded(g, call->shape, parts);
+  transform_block(g, call->shape, call->input, call->image, call->images,
+                  lb_chunk_begin(g->in_channels, part, call->parts),
+                  lb_chunk_begin(g->in_channels, part + 1, call->parts),
+                  parts);
+}
+
+static int64_t channel_grain_begin(int64_t channels, int32_t part,
+                                   int32_t parts) {
+  int64_t grains = (channels + CHANNEL_GRAIN - 1) / CHANNEL_GRAIN;
+  int64_t begin = lb_chunk_begin(grains, part, parts) * CHANNEL_GRAIN;
+  return begin < channels ? begin : channels;
+}
+
+/* Part `part`'s share of the output channels: their rows of the 36
+ * products, their output planes and the epilogue on them. */
+static void output_part(void *context, int32_t part) {
+  const channels_call *call = context;
+  const lb_conv2d_geometry *g = call->g;
+  workspace_parts parts = parts_of(g, call->shape, call->workspace, part);
+  int64_t first = channel_grain_begin(g->out_channels, part, call->parts);
+  int64_t end = channel_grain_begin(g->out_channels, part + 1, call->parts);
+  if (first == end)
+    return;
+  multiply_block(g, call->shape, call->u, call->images * tiles_per_image(g),
+                 first, end, parts);
+  for (int64_t o = first; o < end; o++) {
+    output_block_channel(g, call->shape, call->bias, parts, call->image,
+                         call->images, o, call->output);
+    lb_conv2d_finish_channel(g, call->after, call->output, call->image,
+                             call->images, o);
+  }
+}
+
+void lb_winograd4_forward_channels(const lb_conv2d_geometry *g,
+                                   const float *input, const float *prepared,
+                                   const float *bias, float *output,
+                                   float *workspace, int32_t parts,
+                                   const lb_conv2d_epilogue *after) {
+  channels_call call = {g,      batch_blocks(g), input, prepared, bias,
+                        output, workspace,       after, 0,        0,
+                        parts};
+  for (int64_t image = 0; image < g->batch; image += call.shape.images) {
+    call.image = image;
+    call.images = g->batch - image < call.shape.images ? g->batch - image
+                                                        : call.shape.images;
+    lb_parallel_for(transform_part, &call, parts);
+    lb_parallel_for(output_part, &call, parts);
   }
 }

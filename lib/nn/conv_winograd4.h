@@ -13,6 +13,7 @@
 
 #include "conv2d.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,5 +31,17 @@ void lb_winograd4_forward_images(const lb_conv2d_geometry *g,
                                  float *workspace, int64_t first,
                                  int64_t count,
                                  const lb_conv2d_epilogue *after);
+
+/* As lb_conv2d_splits_channels(), lb_conv2d_channels_workspace_bytes()
+ * and lb_conv2d_forward_channels() (see conv2d.h). */
+bool lb_winograd4_channels_pay_off(const lb_conv2d_geometry *g,
+                                   int64_t ranges);
+size_t lb_winograd4_channels_workspace_bytes(const lb_conv2d_geometry *g,
+                                             int32_t parts);
+void lb_winograd4_forward_channels(const lb_conv2d_geometry *g,
+                                   const float *input, const float *prepared,
+                                   const float *bias, float *output,
+                                   float *workspace, int32_t parts,
+                                   const lb_conv2d_epilogue *after);
 
 #endif /* LOSSBAL_NN_CONV_WINOGRAD4_H */

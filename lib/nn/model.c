@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 lb_status lb_model_set_training(lb_model *m, int training) {
@@ -347,10 +348,12 @@ typedef struct image_range {
   float *workspace; /* by ranges, the range's own for every convolution in
                        turn; NULL for the whole batch layer by layer */
   bool timed;
+  int32_t late_ranges; /* > 0: the whole batch in the late layers of
+                          lb_model_predict() by ranges (see there) */
 } image_range;
 
 static image_range whole_batch(int64_t batch) {
-  return (image_range){0, batch, batch, NULL, true};
+  return (image_range){0, batch, batch, NULL, true, 0};
 }
 
 static int64_t image_floats(lb_nchw shape) {
@@ -407,6 +410,11 @@ static const float *stem_maxpool(lb_model *m, const float *x,
                        m->argmax + r->first * image_floats(m->pool_shape));
   range_timing_stop(m, r, LB_LAYER_POOLING, start, 0.0);
   return m->pool_out;
+}
+
+/* What the stem leaves for the first block (stem_maxpool()'s result). */
+static const float *stem_output(const lb_model *m) {
+  return m->has_maxpool ? m->pool_out : m->bn1.out;
 }
 
 /* logits = fc(global average of x), x the last block's output. */
@@ -607,6 +615,8 @@ typedef struct prepared_layout {
   float *base;
   int64_t floats;
   int64_t workspace_floats;
+  int32_t ranges;
+  int64_t channels_floats; /* the largest split by channels on `ranges` */
 } prepared_layout;
 
 /* Floats, rounded up to 64 bytes (each part starts on such a boundary, as
@@ -636,13 +646,19 @@ static void lay_out_prepared(lb_model_conv *c, const lb_model_bn *n,
       (int64_t)(lb_conv2d_images_workspace_bytes(&c->geometry, c->algorithm) /
                 sizeof(float)));
   layout->workspace_floats = max_i64(layout->workspace_floats, workspace);
+  int64_t channels = aligned_floats((int64_t)(
+      lb_conv2d_channels_workspace_bytes(&c->geometry, c->algorithm,
+                                         layout->ranges) /
+      sizeof(float)));
+  layout->channels_floats = max_i64(layout->channels_floats, channels);
 }
 
 /* Makes the prepared block big enough for the planned shape and `ranges`
  * ranges, and lays it out: every convolution's prepared weights, then a
- * workspace per range. */
+ * workspace per range (where the late layers' splits by channels find
+ * theirs, after the ranges are done). */
 static lb_status prepare_block(lb_model *m, int32_t ranges) {
-  prepared_layout count = {NULL, 0, 0};
+  prepared_layout count = {NULL, 0, 0, ranges, 0};
   for_each_conv(m, lay_out_prepared, &count);
   int64_t workspaces = 0;
   if (!lb_mul_i64(count.workspace_floats, ranges, &workspaces) ||
@@ -650,6 +666,7 @@ static lb_status prepare_block(lb_model *m, int32_t ranges) {
       (uint64_t)(count.floats + workspaces) > SIZE_MAX / sizeof(float))
     return lb_fail(LB_ENOMEM, "lb_model_predict: the prepared weights do "
                               "not fit in memory");
+  workspaces = max_i64(workspaces, count.channels_floats);
   size_t bytes = (size_t)(count.floats + workspaces) * sizeof(float);
   if (bytes > m->prepared_bytes) {
     float *block = lb_alloc_aligned(bytes);
@@ -660,7 +677,7 @@ static lb_status prepare_block(lb_model *m, int32_t ranges) {
     m->prepared_bytes = bytes;
     m->prepared_version = 0;
   }
-  prepared_layout layout = {m->prepared, 0, 0};
+  prepared_layout layout = {m->prepared, 0, 0, ranges, 0};
   for_each_conv(m, lay_out_prepared, &layout);
   m->range_workspace = m->prepared + layout.floats;
   m->range_workspace_floats = layout.workspace_floats;
@@ -731,6 +748,98 @@ static bool prepared_weights_hold(lb_model *m) {
   return same;
 }
 
+/* ---- the late layers ------------------------------------------------------
+ *
+ * On small images a block of a convolution needs many images to be wide
+ * enough (F(4x4, 3x3) on 4x4 images: 256 for 256 columns), more than a
+ * range's share of the batch: two ranges of 32 images run products half as
+ * wide as one thread's 64, each reading every weight (the 36 transformed
+ * filter banks of a width-64 ResNet-18's last layers are 36 MB, more than
+ * the L3). From the first block with such a layer
+ * (late_block()) lb_model_predict() therefore stops the ranges and takes
+ * the rest of the network layer by layer on the whole batch: those layers
+ * split by channels (lb_conv2d_forward_channels(): each thread reads its
+ * share of the weights, for products as wide as one thread's), the others
+ * by ranges, each layer on the same workspaces as before. LOSSBAL_PREDICT
+ * =ranges keeps every layer in the ranges (for comparisons). */
+
+typedef struct late_layer {
+  lb_model *m;
+  const lb_model_conv *c;
+  const float *x;
+  float *y;
+  const lb_conv2d_epilogue *after;
+  int32_t ranges;
+} late_layer;
+
+static void late_layer_range(void *context, int32_t range) {
+  const late_layer *layer = context;
+  const lb_conv2d_geometry *g = &layer->c->geometry;
+  int64_t first = lb_chunk_begin(g->batch, range, layer->ranges);
+  int64_t end = lb_chunk_begin(g->batch, range + 1, layer->ranges);
+  lb_model *m = layer->m;
+  lb_conv2d_forward_images(
+      g, layer->c->algorithm, layer->x, layer->c->prepared,
+      layer->c->prepared_bias, layer->y,
+      m->range_workspace + range * m->range_workspace_floats, first,
+      end - first, layer->after);
+}
+
+/* y = conv(x) with the prepared weights, then `after`, on the whole batch
+ * over the pool: split by channels where that pays off, else by the
+ * ranges of images. */
+static void late_conv_predict(lb_model *m, const lb_model_conv *c,
+                              const float *x, float *y,
+                              const lb_conv2d_epilogue *after,
+                              int32_t ranges) {
+  if (lb_conv2d_splits_channels(&c->geometry, c->algorithm, ranges)) {
+    lb_conv2d_forward_channels(&c->geometry, c->algorithm, x, c->prepared,
+                               c->prepared_bias, y, m->range_workspace,
+                               ranges, after);
+    return;
+  }
+  late_layer layer = {m, c, x, y, after, ranges};
+  lb_parallel_for(late_layer_range, &layer, ranges);
+}
+
+static bool late_layers_switched_off(void) {
+  const char *setting = getenv("LOSSBAL_PREDICT");
+  return setting && strcmp(setting, "ranges") == 0;
+}
+
+typedef struct late_search {
+  int32_t ranges;
+  bool found;
+} late_search;
+
+static void find_split(lb_model_conv *c, const lb_model_bn *n,
+                       void *context) {
+  (void)n;
+  late_search *search = context;
+  search->found = search->found || lb_conv2d_splits_channels(
+                                       &c->geometry, c->algorithm,
+                                       search->ranges);
+}
+
+/* The first block with a convolution that splits by channels against
+ * `ranges` ranges (the stem never does: its images are the largest), or
+ * block_count for none. */
+static int32_t late_block(lb_model *m, int32_t ranges) {
+  if (ranges < 2 || late_layers_switched_off())
+    return m->block_count;
+  for (int32_t b = 0; b < m->block_count; b++) {
+    lb_model_block *blk = &m->blocks[b];
+    late_search search = {ranges, false};
+    for (int32_t i = 0; i < blk->convs; i++)
+      find_split(&blk->conv[i], &blk->bn[i], &search);
+    if (blk->has_downsample)
+      find_split(&blk->down, &blk->down_bn, &search);
+    if (search.found)
+      return b;
+  }
+  return m->block_count;
+}
+
 /* y = bn(conv(x)) (+ residual where not NULL, which comes with `relu`),
  * and relu of it with `relu`, for the range's images (x, y and residual
  * hold the whole batch),
@@ -745,6 +854,13 @@ static void conv_bn_predict(lb_model *m, const lb_model_conv *c,
                             const float *residual, bool relu,
                             const image_range *r) {
   int64_t start = range_timing_start(m, r);
+  if (r->late_ranges > 0) {
+    lb_conv2d_epilogue after = {residual};
+    late_conv_predict(m, c, x, y, relu ? &after : NULL, r->late_ranges);
+    range_timing_stop(m, r, lb_profile_conv_kind(&c->geometry), start,
+                      lb_profile_conv_flops(&c->geometry));
+    return;
+  }
   if (r->workspace) {
     lb_conv2d_epilogue after = {residual};
     lb_conv2d_forward_images(&c->geometry, c->algorithm, x, c->prepared,
@@ -791,18 +907,26 @@ typedef struct predict_job {
   float *logits;
   int64_t batch;
   int32_t ranges;
+  int32_t late; /* the first block of the late layers */
 } predict_job;
+
+/* What blocks [0, end) output for the range's images, from the stem on. */
+static const float *predict_early(lb_model *m, const float *input,
+                                  int32_t end, const image_range *r) {
+  /* The stem reads the caller's input: nothing is kept for a backward. */
+  conv_bn_predict(m, &m->conv1, &m->bn1, input, m->bn1.out, NULL, true, r);
+  const float *x = stem_maxpool(m, m->bn1.out, r);
+  for (int32_t b = 0; b < end; b++) {
+    block_predict(m, &m->blocks[b], x, r);
+    x = m->blocks[b].out;
+  }
+  return x;
+}
 
 /* The logits of the range's images. */
 static void predict_images(lb_model *m, const float *input, float *logits,
                            const image_range *r) {
-  /* The stem reads the caller's input: nothing is kept for a backward. */
-  conv_bn_predict(m, &m->conv1, &m->bn1, input, m->bn1.out, NULL, true, r);
-  const float *x = stem_maxpool(m, m->bn1.out, r);
-  for (int32_t b = 0; b < m->block_count; b++) {
-    block_predict(m, &m->blocks[b], x, r);
-    x = m->blocks[b].out;
-  }
+  const float *x = predict_early(m, input, m->block_count, r);
   head_forward(m, x, logits, r);
 }
 
@@ -814,8 +938,26 @@ static void predict_range(void *context, int32_t range) {
                    lb_chunk_begin(job->batch, range + 1, job->ranges) - first,
                    job->batch,
                    m->range_workspace + range * m->range_workspace_floats,
-                   range == 0};
-  predict_images(m, job->input, job->logits, &r);
+                   range == 0,
+                   0};
+  const float *x = predict_early(m, job->input, job->late, &r);
+  if (job->late == m->block_count)
+    head_forward(m, x, job->logits, &r);
+}
+
+/* Blocks [job->late, block_count) and the head on the whole batch, each
+ * layer over the pool (see late_conv_predict()). */
+static void predict_late(const predict_job *job) {
+  lb_model *m = job->m;
+  image_range all = whole_batch(job->batch);
+  all.late_ranges = job->ranges;
+  const float *x = job->late > 0 ? m->blocks[job->late - 1].out
+                                  : stem_output(m);
+  for (int32_t b = job->late; b < m->block_count; b++) {
+    block_predict(m, &m->blocks[b], x, &all);
+    x = m->blocks[b].out;
+  }
+  head_forward(m, x, job->logits, &all);
 }
 
 /* Ranges of images for a batch: one per thread, at most
@@ -861,6 +1003,7 @@ lb_status lb_model_predict(lb_model *m, const float *input, int64_t batch,
   if (s != LB_OK)
     return s;
   int32_t ranges = predict_ranges(batch);
+  m->late_block = m->block_count;
   /* Without room for the prepared weights, layer by layer needs none. */
   if (ranges == 0 || !prepare_or_keep_error(m, ranges)) {
     /* Layer after layer, each split over the library's threads. */
@@ -870,8 +1013,12 @@ lb_status lb_model_predict(lb_model *m, const float *input, int64_t batch,
   }
   if (!prepared_weights_hold(m))
     prepare_weights(m, ranges);
-  predict_job job = {m, input, logits, batch, ranges};
+  predict_job job = {m, input, logits, batch, ranges,
+                     late_block(m, ranges)};
+  m->late_block = job.late;
   lb_parallel_for(predict_range, &job, ranges);
+  if (job.late < m->block_count)
+    predict_late(&job);
   return LB_OK;
 }
 

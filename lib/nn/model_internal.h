@@ -119,6 +119,9 @@ struct lb_model {
   size_t prepared_bytes;
   float *range_workspace;         /* in `prepared`: one workspace per range */
   int64_t range_workspace_floats; /* each */
+  int32_t late_block; /* the last lb_model_predict(): the first block it
+                         ran on the whole batch after the ranges
+                         (block_count: none; model.c) */
   /* The prepared weights are kept from one call to the next while they
    * hold: parameters_version counts the changes of the weights and batch
    * norm values (lb_model_parameters_changed()), prepared_version is the
