@@ -38,6 +38,16 @@
  * and the range; the products' bits may depend on how many columns a block
  * has (OpenBLAS picks kernels by size), so the same thread count gives the
  * same bits, as for F(2x2).
+ *
+ * lb_winograd4_forward_channels() takes the whole batch in the blocks one
+ * thread would cut, each block in two jobs over the pool: step 2 split by
+ * input channels (each part on padded planes and a tile scratch of its
+ * own, into the shared V), then steps 3 and 4 split by output channels (a
+ * part's rows of the 36 products, into the shared M, then its channels'
+ * output planes and the epilogue on them). For small images, whose blocks
+ * need more images than a range's share of the batch: each thread then
+ * reads only its share of U. Its bits depend on the number of parts
+ * (OpenBLAS may round a product of fewer rows otherwise).
  */
 #include "conv_winograd4.h"
 

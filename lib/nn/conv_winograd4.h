@@ -1,7 +1,9 @@
 /*
  * Winograd F(4x4, 3x3) forward of prepared filters, a range of images on
- * the calling thread: the algorithm LB_CONV2D_WINOGRAD_4X4 of conv2d.h's
- * lb_conv2d_prepare() and lb_conv2d_forward_images() (lb_model_predict()).
+ * the calling thread or the whole batch split by channels over the pool:
+ * the algorithm LB_CONV2D_WINOGRAD_4X4 of conv2d.h's lb_conv2d_prepare(),
+ * lb_conv2d_forward_images() and lb_conv2d_forward_channels()
+ * (lb_model_predict()).
  * For the 3x3, stride 1, padding 1 geometries of lb_winograd_applies(); 36
  * multiplications per 16 outputs and input channel where F(2x2, 3x3) does
  * 64 and a direct convolution 144. Forward only: training keeps F(2x2, 3x3),

@@ -582,7 +582,8 @@ static void fold_batchnorm(const lb_model_conv *c, const lb_model_bn *n,
  * the batch is cut into ranges of whole images, one per thread, and each
  * thread takes its range through every layer, start to end: at most two
  * forks and joins per call (the preparing of the weights, when they
- * changed, then the ranges) instead of one or more per layer. Each join
+ * changed, then the ranges) instead of one or more per layer, but for the
+ * late layers on small images (below). Each join
  * waits for the slowest thread, and on a shared virtual machine some
  * thread is nearly always late, so the per-layer joins cost more than
  * their own time:
