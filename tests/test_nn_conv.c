@@ -1482,21 +1482,23 @@ static void test_forward_images_of_prepared_weights_match_reference(
  */
 
 /* Output of the whole batch by lb_conv2d_forward_channels() on `parts`
- * parts (as many threads), on a NaN-filled workspace of exactly
+ * parts and `threads` threads (on fewer threads than parts, the caller
+ * runs the rest), on a NaN-filled workspace of exactly
  * lb_conv2d_channels_workspace_bytes(). */
 static float *forward_by_channels(const lb_conv2d_geometry *g,
                                   const float *input, const float *prepared,
                                   const float *bias, int32_t parts,
+                                  int32_t threads,
                                   const lb_conv2d_epilogue *after) {
   size_t bytes =
       lb_conv2d_channels_workspace_bytes(g, LB_CONV2D_WINOGRAD_4X4, parts);
   float *workspace = nan_floats((int64_t)(bytes / sizeof(float)));
   float *output = nan_floats(output_count(g));
-  int32_t threads = lb_get_num_threads();
-  assert_int_equal(lb_set_num_threads(parts), LB_OK);
+  int32_t before = lb_get_num_threads();
+  assert_int_equal(lb_set_num_threads(threads), LB_OK);
   lb_conv2d_forward_channels(g, LB_CONV2D_WINOGRAD_4X4, input, prepared,
                              bias, output, workspace, parts, after);
-  assert_int_equal(lb_set_num_threads(threads), LB_OK);
+  assert_int_equal(lb_set_num_threads(before), LB_OK);
   free(workspace);
   return output;
 }
@@ -1504,8 +1506,9 @@ static float *forward_by_channels(const lb_conv2d_geometry *g,
 /* One range of the whole batch (a geometry validated at one thread, whose
  * blocks are the whole batch's, tested against the naive forward above)
  * to rounding, on 1 to 3 parts, with and without the epilogues; on one
- * part its bits, and on each count of parts the same bits every time.
- * (OpenBLAS may round a product of fewer rows otherwise.) */
+ * part its bits, and on each count of parts the same bits on as many
+ * threads as on one. (OpenBLAS may round a product of fewer rows
+ * otherwise.) */
 static void check_forward_channels(const conv_case *c) {
   lb_conv2d_geometry g = geometry_at_threads(c, 1);
   conv_run run = random_run(&g, c->bias, 60);
@@ -1527,9 +1530,9 @@ static void check_forward_channels(const conv_case *c) {
     double *want = widened(run.output, output_count(&g));
     for (int32_t parts = 1; parts <= 3; parts++) {
       float *split = forward_by_channels(&g, run.input, prepared, run.bias,
-                                         parts, afters[e]);
+                                         parts, parts, afters[e]);
       float *again = forward_by_channels(&g, run.input, prepared, run.bias,
-                                         parts, afters[e]);
+                                         parts, 1, afters[e]);
       assert_close(split, want, output_count(&g), TOLERANCE,
                    "forward split by channels", &g);
       assert_memory_equal(split, again, bytes);

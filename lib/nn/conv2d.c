@@ -893,7 +893,7 @@ void lb_conv2d_forward_images(const lb_conv2d_geometry *g,
 
 bool lb_conv2d_splits_channels(const lb_conv2d_geometry *g,
                                lb_conv2d_algorithm algorithm,
-                               int64_t ranges) {
+                               int32_t ranges) {
   return algorithm == LB_CONV2D_WINOGRAD_4X4 && ranges > 1 &&
          lb_winograd4_channels_pay_off(g, ranges);
 }

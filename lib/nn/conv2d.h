@@ -120,7 +120,8 @@ typedef enum lb_conv2d_algorithm {
   LB_CONV2D_WINOGRAD_4X4 = 2 /* F(4x4, 3x3), forward only (conv_winograd4.c) */
 } lb_conv2d_algorithm;
 
-/* What lb_conv2d_forward_images() does to its output after the bias, as
+/* What lb_conv2d_forward_images() and lb_conv2d_forward_channels() do to
+ * their output after the bias, as
  * the layers after a folded convolution would: adds `residual` (an array
  * of the output's shape, the whole batch; NULL: nothing), then the ReLU
  * (`x < 0 ? 0 : x`, NaN passing, as lb_relu_forward()). The same bits as
@@ -170,9 +171,11 @@ void lb_conv2d_forward_images(const lb_conv2d_geometry *g,
  *    lb_conv2d_forward_images() of every image would give it, the input
  *    transform split by input channels and the products, the output
  *    transform and `after` by output channels, each over `parts` chunks of
- *    the pool; the same bits for the same `parts`. */
+ *    the pool; the same bits for the same `parts`. Only for an algorithm
+ *    for which lb_conv2d_splits_channels() said yes (others leave the
+ *    output as it was). */
 bool lb_conv2d_splits_channels(const lb_conv2d_geometry *g,
-                               lb_conv2d_algorithm algorithm, int64_t ranges);
+                               lb_conv2d_algorithm algorithm, int32_t ranges);
 size_t lb_conv2d_channels_workspace_bytes(const lb_conv2d_geometry *g,
                                           lb_conv2d_algorithm algorithm,
                                           int32_t parts);

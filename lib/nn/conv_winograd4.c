@@ -25,7 +25,8 @@
  * columns) when the range has that many. For each block:
  *  1. each input channel's planes are copied into zero-padded planes whose
  *     height and width are 4 * tiles + 2, so no patch needs a test at the
- *     edges (the borders are cleared once per call and never written);
+ *     edges (the borders are cleared once per call, or per block and part
+ *     when split by channels, and never written);
  *     V's column t * images + b is then tile t of image b;
  *  2. tile by tile, B^T along the patch's rows then down its columns, each
  *     step one loop across the block's images (the padded planes hold the
@@ -502,10 +503,15 @@ void lb_winograd4_forward_images(const lb_conv2d_geometry *g,
  * but the last ends in a ragged edge of OpenBLAS's micro-kernel. */
 #define CHANNEL_GRAIN 8
 
+/* A range of `ranges` goes in blocks of range_blocks(), and of no more
+ * images than it has. */
 bool lb_winograd4_channels_pay_off(const lb_conv2d_geometry *g,
-                                   int64_t ranges) {
+                                   int32_t ranges) {
   int64_t share = (g->batch + ranges - 1) / ranges;
-  return blocks_of(g, share).images < batch_blocks(g).images;
+  int64_t range_images = range_blocks(g).images;
+  if (range_images > share)
+    range_images = share;
+  return range_images < batch_blocks(g).images;
 }
 
 size_t lb_winograd4_channels_workspace_bytes(const lb_conv2d_geometry *g,

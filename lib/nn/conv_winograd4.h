@@ -37,7 +37,7 @@ void lb_winograd4_forward_images(const lb_conv2d_geometry *g,
 /* As lb_conv2d_splits_channels(), lb_conv2d_channels_workspace_bytes()
  * and lb_conv2d_forward_channels() (see conv2d.h). */
 bool lb_winograd4_channels_pay_off(const lb_conv2d_geometry *g,
-                                   int64_t ranges);
+                                   int32_t ranges);
 size_t lb_winograd4_channels_workspace_bytes(const lb_conv2d_geometry *g,
                                              int32_t parts);
 void lb_winograd4_forward_channels(const lb_conv2d_geometry *g,

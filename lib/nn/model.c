@@ -348,8 +348,10 @@ typedef struct image_range {
   float *workspace; /* by ranges, the range's own for every convolution in
                        turn; NULL for the whole batch layer by layer */
   bool timed;
-  int32_t late_ranges; /* > 0: the whole batch in the late layers of
-                          lb_model_predict() by ranges (see there) */
+  int32_t late_ranges; /* > 0: the whole batch, in the late layers of
+                          lb_model_predict() by ranges (see there), each
+                          layer over this many threads: parts of the
+                          split by channels, or ranges of images */
 } image_range;
 
 static image_range whole_batch(int64_t batch) {
@@ -582,8 +584,8 @@ static void fold_batchnorm(const lb_model_conv *c, const lb_model_bn *n,
  * the batch is cut into ranges of whole images, one per thread, and each
  * thread takes its range through every layer, start to end: at most two
  * forks and joins per call (the preparing of the weights, when they
- * changed, then the ranges) instead of one or more per layer, but for the
- * late layers on small images (below). Each join
+ * changed, then the ranges) instead of one or more per layer, except in
+ * the late layers on small images (below). Each join
  * waits for the slowest thread, and on a shared virtual machine some
  * thread is nearly always late, so the per-layer joins cost more than
  * their own time:
@@ -662,12 +664,12 @@ static lb_status prepare_block(lb_model *m, int32_t ranges) {
   prepared_layout count = {NULL, 0, 0, ranges, 0};
   for_each_conv(m, lay_out_prepared, &count);
   int64_t workspaces = 0;
-  if (!lb_mul_i64(count.workspace_floats, ranges, &workspaces) ||
-      workspaces > INT64_MAX - count.floats ||
+  bool counted = lb_mul_i64(count.workspace_floats, ranges, &workspaces);
+  workspaces = max_i64(workspaces, count.channels_floats);
+  if (!counted || workspaces > INT64_MAX - count.floats ||
       (uint64_t)(count.floats + workspaces) > SIZE_MAX / sizeof(float))
     return lb_fail(LB_ENOMEM, "lb_model_predict: the prepared weights do "
                               "not fit in memory");
-  workspaces = max_i64(workspaces, count.channels_floats);
   size_t bytes = (size_t)(count.floats + workspaces) * sizeof(float);
   if (bytes > m->prepared_bytes) {
     float *block = lb_alloc_aligned(bytes);
@@ -808,48 +810,40 @@ static bool late_layers_switched_off(void) {
   return setting && strcmp(setting, "ranges") == 0;
 }
 
-typedef struct late_search {
-  int32_t ranges;
-  bool found;
-} late_search;
-
-static void find_split(lb_model_conv *c, const lb_model_bn *n,
-                       void *context) {
-  (void)n;
-  late_search *search = context;
-  search->found = search->found || lb_conv2d_splits_channels(
-                                       &c->geometry, c->algorithm,
-                                       search->ranges);
+static bool block_splits(const lb_model_block *blk, int32_t ranges) {
+  bool splits = blk->has_downsample &&
+                lb_conv2d_splits_channels(&blk->down.geometry,
+                                          blk->down.algorithm, ranges);
+  for (int32_t i = 0; i < blk->convs; i++)
+    splits = splits || lb_conv2d_splits_channels(&blk->conv[i].geometry,
+                                                 blk->conv[i].algorithm,
+                                                 ranges);
+  return splits;
 }
 
 /* The first block with a convolution that splits by channels against
- * `ranges` ranges (the stem never does: its images are the largest), or
- * block_count for none. */
+ * `ranges` ranges, or block_count for none. (Not the stem, whatever its
+ * images: it runs in the ranges, whose job starts with it, and with its
+ * few input channels it is never Winograd's.) */
 static int32_t late_block(lb_model *m, int32_t ranges) {
   if (ranges < 2 || late_layers_switched_off())
     return m->block_count;
-  for (int32_t b = 0; b < m->block_count; b++) {
-    lb_model_block *blk = &m->blocks[b];
-    late_search search = {ranges, false};
-    for (int32_t i = 0; i < blk->convs; i++)
-      find_split(&blk->conv[i], &blk->bn[i], &search);
-    if (blk->has_downsample)
-      find_split(&blk->down, &blk->down_bn, &search);
-    if (search.found)
+  for (int32_t b = 0; b < m->block_count; b++)
+    if (block_splits(&m->blocks[b], ranges))
       return b;
-  }
   return m->block_count;
 }
 
 /* y = bn(conv(x)) (+ residual where not NULL, which comes with `relu`),
  * and relu of it with `relu`, for the range's images (x, y and residual
- * hold the whole batch),
- * with the batch norm folded into the convolution. By ranges: with the
- * prepared weights, the sum and the ReLU in the convolution's epilogue,
- * each block of images while it is in the cache (timed with the
- * convolution). Layer by layer (no workspace of the range's own): folded
- * into a scratch first (a part of the convolution's cost timed with it),
- * the sum and the ReLU as passes of their own. */
+ * hold the whole batch), with the batch norm folded into the
+ * convolution. By ranges: with the prepared weights, the sum and the ReLU
+ * in the convolution's epilogue, each block of images while it is in the
+ * cache (timed with the convolution); in the late layers the same on the
+ * whole batch, over the pool (late_conv_predict()). Layer by layer (no
+ * workspace of the range's own): folded into a scratch first (a part of
+ * the convolution's cost timed with it), the sum and the ReLU as passes
+ * of their own. */
 static void conv_bn_predict(lb_model *m, const lb_model_conv *c,
                             const lb_model_bn *n, const float *x, float *y,
                             const float *residual, bool relu,

@@ -117,7 +117,9 @@ struct lb_model {
    * more (never for training alone). */
   float *prepared;
   size_t prepared_bytes;
-  float *range_workspace;         /* in `prepared`: one workspace per range */
+  float *range_workspace;         /* in `prepared`: one workspace per range,
+                                     or the late layers' split by channels
+                                     (model.c) */
   int64_t range_workspace_floats; /* each */
   int32_t late_block; /* the last lb_model_predict(): the first block it
                          ran on the whole batch after the ranges

@@ -220,6 +220,7 @@ static void walk(builder *b, const lb_resnet_config *cfg) {
   if (b->assign) {
     m->features = in;
     m->block_count = index;
+    m->late_block = index; /* no lb_model_predict() yet */
   }
   if (!b->assign)
     m->block_count = index;
