@@ -1570,34 +1570,46 @@ static void test_forward_by_channels_matches_one_range(
 /* Only F(4x4, 3x3) splits by channels, only on several ranges, and only
  * where a range's blocks would hold fewer images than the batch's: 4x4
  * and 7x7 images at batch 64 (blocks of 256 and 64 images), not 28x28
- * (blocks of 8 images) nor a batch a range holds a block of. */
+ * (blocks of 8 images) nor a batch a range holds a block of; and, unless
+ * any size goes, only for at least 4 MB of transformed filters (36 x 4
+ * bytes x 192 x 192 = 5.3 MB, x 160 x 160 = 3.7 MB). */
 static void test_split_by_channels_where_ranges_narrow_the_blocks(
     void **state) {
   (void)state;
   static const struct {
     conv_case c;
     lb_conv2d_algorithm algorithm;
-    int64_t ranges;
-    bool splits;
+    int32_t ranges;
+    bool any_size, splits;
   } cases[] = {
       {{64, 64, 4, 4, 64, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4, 2,
-       true},
+       true, true},
       {{64, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4, 2,
-       true},
+       true, true},
       {{64, 64, 4, 4, 64, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4, 1,
-       false},
+       true, false},
       {{64, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4,
-       2, false},
+       2, true, false},
       {{256, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4, 2,
-       false},
+       true, false},
       {{64, 64, 4, 4, 64, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD, 2,
+       true, false},
+      {{64, 64, 4, 4, 64, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_GEMM, 2, true,
        false},
-      {{64, 64, 4, 4, 64, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_GEMM, 2, false},
+      {{64, 64, 4, 4, 64, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4, 2,
+       false, false},
+      {{64, 160, 4, 4, 160, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4,
+       2, false, false},
+      {{64, 192, 4, 4, 192, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4,
+       2, false, true},
+      {{64, 192, 28, 28, 192, 3, 3, 1, 1, 1, 1, false},
+       LB_CONV2D_WINOGRAD_4X4, 2, false, false},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     lb_conv2d_geometry g = geometry_at_threads(&cases[i].c, 2);
     assert_int_equal(lb_conv2d_splits_channels(&g, cases[i].algorithm,
-                                               cases[i].ranges),
+                                               cases[i].ranges,
+                                               cases[i].any_size),
                      cases[i].splits);
   }
 }

@@ -850,22 +850,39 @@ static int32_t predict_late_block(lb_model *m, const float *x, int64_t batch,
   return m->late_block;
 }
 
-/* On several threads the layers on small images run on the whole batch,
- * from the first block that has one (F(4x4, 3x3) on 3x3 images needs 256
- * images a block, a range has 3 of 6) to the end: layer3 (block 4) of a
- * width-8 ResNet-18 on 12x12 input, layer1 (block 0, straight from the
- * stem) of a width-16 one on 4x4; not on one thread (one range has the
- * whole batch) nor under LOSSBAL_PREDICT=ranges. The logits stay those of
+/* The first block lb_model_predict() ran on the whole batch, at 2 and 3
+ * threads (the same at both), checked against `late`, with LOSSBAL_PREDICT
+ * set to `setting` (NULL: unset). */
+static void check_late_block(lb_model *m, const float *x, int64_t batch,
+                             int32_t side, const float *eval_logits,
+                             const char *setting, int32_t late) {
+  if (setting)
+    assert_int_equal(setenv("LOSSBAL_PREDICT", setting, 1), 0);
+  for (int32_t threads = 2; threads <= 3; threads++)
+    assert_int_equal(predict_late_block(m, x, batch, side, threads,
+                                        eval_logits, batch * 5),
+                     late);
+  assert_int_equal(unsetenv("LOSSBAL_PREDICT"), 0);
+}
+
+/* On several threads the layers on small images with large filters run
+ * on the whole batch, from the first block that has one to the end. A
+ * width-48 ResNet-18 on 12x12 input, 6 images (a range has 3; F(4x4, 3x3)
+ * wants 32 images a block on 12x12 and 256 on 3x3): layer3 (block 4,
+ * 5.3 MB of transformed filters) by default, layer1 (block 0, straight
+ * from the stem; 0.3 MB) under LOSSBAL_PREDICT=channels, none under
+ * LOSSBAL_PREDICT=ranges nor on one thread; a width-8 one (layer3's 0.1
+ * MB) none by default, block 4 under channels. The logits stay those of
  * the evaluation forward. */
 static void test_predict_runs_late_layers_on_the_whole_batch(void **state) {
   (void)state;
   static const struct {
-    int32_t width, side, late;
-  } cases[] = {{8, 12, 4}, {16, 4, 0}};
+    int32_t width, by_default, by_channels;
+  } cases[] = {{48, 4, 0}, {8, -1, 4}};
   const int64_t batch = 6;
+  const int32_t side = 12;
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     lb_model *m = create(config(18, 5, 3, cases[i].width, 1), 23);
-    int32_t side = cases[i].side;
     float *x = random_input(batch * 3 * side * side, 9);
     float *eval_logits = calloc(batch * 5, sizeof(float));
     assert_non_null(eval_logits);
@@ -875,19 +892,16 @@ static void test_predict_runs_late_layers_on_the_whole_batch(void **state) {
     assert_int_equal(lb_model_forward(m, x, batch, side, side, eval_logits),
                      LB_OK);
     int32_t none = m->block_count;
-    int32_t late = expect_split_by_channels() ? cases[i].late : none;
-    for (int32_t threads = 2; threads <= 3; threads++)
-      assert_int_equal(predict_late_block(m, x, batch, side, threads,
-                                          eval_logits, batch * 5),
-                       late);
+    bool splits = expect_split_by_channels();
+    int32_t by_default = cases[i].by_default < 0 ? none : cases[i].by_default;
+    check_late_block(m, x, batch, side, eval_logits, NULL,
+                     splits ? by_default : none);
+    check_late_block(m, x, batch, side, eval_logits, "channels",
+                     splits ? cases[i].by_channels : none);
+    check_late_block(m, x, batch, side, eval_logits, "ranges", none);
     assert_int_equal(
         predict_late_block(m, x, batch, side, 1, eval_logits, batch * 5),
         none);
-    assert_int_equal(setenv("LOSSBAL_PREDICT", "ranges", 1), 0);
-    assert_int_equal(
-        predict_late_block(m, x, batch, side, 2, eval_logits, batch * 5),
-        none);
-    assert_int_equal(unsetenv("LOSSBAL_PREDICT"), 0);
     free(x);
     free(eval_logits);
     lb_model_free(m);

@@ -891,10 +891,22 @@ void lb_conv2d_forward_images(const lb_conv2d_geometry *g,
 
 /* ---- forward of prepared weights, the whole batch split by channels ------ */
 
+/* Split by channels, each thread reads half of the prepared weights for
+ * products as wide as one thread's; by ranges, each reads all of them for
+ * narrower products, but with no join and no V shared across cores. Which
+ * wins depends on where the weights come from: in width-64 ResNet-18 at
+ * batch 64 on 2 threads (F(4x4) on 7x7 and 4x4 images, 9.4 and 38 MB of
+ * transformed filters, beyond a core's L2 and, the second, the L3) the
+ * split took 0.947 to 0.980 of the time of ranges; at width 16 (0.6 and
+ * 2.4 MB, which the ranges read from the cache) 1.036 (alternating
+ * rounds in one process, 21 to 25 of them). */
 bool lb_conv2d_splits_channels(const lb_conv2d_geometry *g,
-                               lb_conv2d_algorithm algorithm,
-                               int32_t ranges) {
-  return algorithm == LB_CONV2D_WINOGRAD_4X4 && ranges > 1 &&
+                               lb_conv2d_algorithm algorithm, int32_t ranges,
+                               bool any_size) {
+  if (algorithm != LB_CONV2D_WINOGRAD_4X4 || ranges < 2)
+    return false;
+  int64_t bytes = lb_winograd4_prepared_floats(g) * (int64_t)sizeof(float);
+  return (any_size || bytes >= LB_CONV2D_SPLIT_MIN_PREPARED_BYTES) &&
          lb_winograd4_channels_pay_off(g, ranges);
 }
 

@@ -165,7 +165,9 @@ void lb_conv2d_forward_images(const lb_conv2d_geometry *g,
  *
  *  - lb_conv2d_splits_channels(): whether the algorithm has this forward
  *    (F(4x4, 3x3) has) and it pays off against `ranges` ranges of images:
- *    a range's blocks would hold fewer images than the whole batch's;
+ *    a range's blocks would hold fewer images than the whole batch's and,
+ *    unless `any_size`, the prepared weights take at least
+ *    LB_CONV2D_SPLIT_MIN_PREPARED_BYTES (conv2d.c says why);
  *  - lb_conv2d_channels_workspace_bytes(): its workspace on `parts` parts;
  *  - lb_conv2d_forward_channels(): the whole batch's output, as
  *    lb_conv2d_forward_images() of every image would give it, the input
@@ -174,8 +176,10 @@ void lb_conv2d_forward_images(const lb_conv2d_geometry *g,
  *    the pool; the same bits for the same `parts`. Only for an algorithm
  *    for which lb_conv2d_splits_channels() said yes (others leave the
  *    output as it was). */
+#define LB_CONV2D_SPLIT_MIN_PREPARED_BYTES ((int64_t)4 << 20)
 bool lb_conv2d_splits_channels(const lb_conv2d_geometry *g,
-                               lb_conv2d_algorithm algorithm, int32_t ranges);
+                               lb_conv2d_algorithm algorithm, int32_t ranges,
+                               bool any_size);
 size_t lb_conv2d_channels_workspace_bytes(const lb_conv2d_geometry *g,
                                           lb_conv2d_algorithm algorithm,
                                           int32_t parts);

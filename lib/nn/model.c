@@ -757,14 +757,15 @@ static bool prepared_weights_hold(lb_model *m) {
  * enough (F(4x4, 3x3) on 4x4 images: 256 for 256 columns), more than a
  * range's share of the batch: two ranges of 32 images run products half as
  * wide as one thread's 64, each reading every weight (the 36 transformed
- * filter banks of a width-64 ResNet-18's last layers are 36 MB, more than
- * the L3). From the first block with such a layer
- * (late_block()) lb_model_predict() therefore stops the ranges and takes
- * the rest of the network layer by layer on the whole batch: those layers
- * split by channels (lb_conv2d_forward_channels(): each thread reads its
- * share of the weights, for products as wide as one thread's), the others
- * by ranges, each layer on the same workspaces as before. LOSSBAL_PREDICT
- * =ranges keeps every layer in the ranges (for comparisons). */
+ * filter banks of a width-64 ResNet-18's last layers are 38 MB, more than
+ * the L3). From the first block with such a layer whose weights are large
+ * enough for it to pay (late_block(), lb_conv2d_splits_channels())
+ * lb_model_predict() therefore stops the ranges and takes the rest of the
+ * network layer by layer on the whole batch: those layers split by
+ * channels (lb_conv2d_forward_channels(): each thread reads its share of
+ * the weights, for products as wide as one thread's), the others by
+ * ranges, each layer on the same workspaces as before. LOSSBAL_PREDICT
+ * (predict_setting_is()) overrides the choice for comparisons and tests. */
 
 typedef struct late_layer {
   lb_model *m;
@@ -788,6 +789,23 @@ static void late_layer_range(void *context, int32_t range) {
       end - first, layer->after);
 }
 
+/* Whether LOSSBAL_PREDICT is `value`: ranges keeps every layer in the
+ * ranges; channels splits by channels every layer whose blocks the ranges
+ * narrow, whatever the size of its weights. For comparisons and tests. */
+static bool predict_setting_is(const char *value) {
+  const char *setting = getenv("LOSSBAL_PREDICT");
+  return setting && strcmp(setting, value) == 0;
+}
+
+static bool late_layers_switched_off(void) {
+  return predict_setting_is("ranges");
+}
+
+static bool conv_splits(const lb_model_conv *c, int32_t ranges) {
+  return lb_conv2d_splits_channels(&c->geometry, c->algorithm, ranges,
+                                   predict_setting_is("channels"));
+}
+
 /* y = conv(x) with the prepared weights, then `after`, on the whole batch
  * over the pool: split by channels where that pays off, else by the
  * ranges of images. */
@@ -795,7 +813,7 @@ static void late_conv_predict(lb_model *m, const lb_model_conv *c,
                               const float *x, float *y,
                               const lb_conv2d_epilogue *after,
                               int32_t ranges) {
-  if (lb_conv2d_splits_channels(&c->geometry, c->algorithm, ranges)) {
+  if (conv_splits(c, ranges)) {
     lb_conv2d_forward_channels(&c->geometry, c->algorithm, x, c->prepared,
                                c->prepared_bias, y, m->range_workspace,
                                ranges, after);
@@ -805,19 +823,10 @@ static void late_conv_predict(lb_model *m, const lb_model_conv *c,
   lb_parallel_for(late_layer_range, &layer, ranges);
 }
 
-static bool late_layers_switched_off(void) {
-  const char *setting = getenv("LOSSBAL_PREDICT");
-  return setting && strcmp(setting, "ranges") == 0;
-}
-
 static bool block_splits(const lb_model_block *blk, int32_t ranges) {
-  bool splits = blk->has_downsample &&
-                lb_conv2d_splits_channels(&blk->down.geometry,
-                                          blk->down.algorithm, ranges);
+  bool splits = blk->has_downsample && conv_splits(&blk->down, ranges);
   for (int32_t i = 0; i < blk->convs; i++)
-    splits = splits || lb_conv2d_splits_channels(&blk->conv[i].geometry,
-                                                 blk->conv[i].algorithm,
-                                                 ranges);
+    splits = splits || conv_splits(&blk->conv[i], ranges);
   return splits;
 }
 
