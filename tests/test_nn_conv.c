@@ -1553,8 +1553,7 @@ static void check_forward_channels(const conv_case *c) {
  * groups of 8: 8 + 8 + 4 on 3 parts), tiles cut at the edges (7x11), a
  * ResNet layer's 7x7 images, 3x3 images with fewer images than a block
  * needs, and more parts than groups of channels (4 channels). */
-static void test_forward_by_channels_matches_one_range(
-    void **state) {
+static void test_forward_by_channels_matches_one_range(void **state) {
   (void)state;
   static const conv_case cases[] = {
       {300, 8, 4, 4, 20, 3, 3, 1, 1, 1, 1, true},
