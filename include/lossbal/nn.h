@@ -129,7 +129,11 @@ LB_API lb_status lb_model_forward(lb_model *m, const float *input,
  * through the whole network (with one thread, the whole batch is its
  * range), so the threads meet at most twice per call
  * (once the weights are prepared, and at the end) instead of at every
- * layer. That needs the folded (and for Winograd layers transformed)
+ * layer; except that the last layers of a wide network, convolutions on
+ * images so small that a range's images make narrow products, and whose
+ * transformed filters take 4 MB or more (width-64 ResNet-18's on 7x7 and
+ * 4x4 images), run on the whole batch, each split by channels over the
+ * threads. That needs the folded (and for Winograd layers transformed)
  * weights of every layer at once and a workspace per thread: a block of
  * memory the first such call allocates and the model keeps until a larger
  * shape or thread count needs more or the model is freed. The prepared
