@@ -77,15 +77,30 @@ static int64_t plane_offset(lb_nchw shape, int64_t item, int64_t channel) {
 /* What a pass does to one plane (item, channel) of its job. */
 typedef void (*plane_visit)(const void *job, int64_t item, int64_t channel);
 
-/* `visit` on every plane of the images of chunk `chunk` of `chunks`, image
- * by image. */
-static void visit_chunk_planes(lb_nchw shape, int32_t chunk, int32_t chunks,
-                               plane_visit visit, const void *job) {
-  int64_t end = lb_chunk_begin(shape.n, chunk + 1, chunks);
-  for (int64_t item = lb_chunk_begin(shape.n, chunk, chunks); item < end;
-       item++)
+/* One pass by images: `visit` on every plane, the images cut into
+ * `chunks` ranges, one per chunk of the pool. */
+typedef struct image_pass {
+  lb_nchw shape;
+  int32_t chunks;
+  plane_visit visit;
+  const void *job;
+} image_pass;
+
+/* The planes of chunk `chunk`'s images, image by image. */
+static void image_pass_chunk(void *context, int32_t chunk) {
+  const image_pass *pass = context;
+  lb_nchw shape = pass->shape;
+  int64_t end = lb_chunk_begin(shape.n, chunk + 1, pass->chunks);
+  for (int64_t item = lb_chunk_begin(shape.n, chunk, pass->chunks);
+       item < end; item++)
     for (int64_t channel = 0; channel < shape.c; channel++)
-      visit(job, item, channel);
+      pass->visit(pass->job, item, channel);
+}
+
+static void run_image_pass(lb_nchw shape, int32_t chunks, plane_visit visit,
+                           const void *job) {
+  image_pass pass = {shape, chunks, visit, job};
+  lb_parallel_for(image_pass_chunk, &pass, chunks);
 }
 
 /* The two sums of plane (item, channel) in a layer's image_sums. */
@@ -268,22 +283,11 @@ static void store_plane_shifted_sums(const void *context, int64_t item,
   add_plane_shifted_sums(job, item, channel, sums);
 }
 
-static void forward_sums_chunk(void *context, int32_t chunk) {
-  const forward_job *job = context;
-  visit_chunk_planes(job->shape, chunk, job->chunks, store_plane_shifted_sums,
-                     job);
-}
-
 /* By images, pass 2: the planes of the chunk's images. */
 static void apply_plane_of_job(const void *context, int64_t item,
                                int64_t channel) {
   const forward_job *job = context;
   apply_plane(job, item, channel, job->scale[channel], job->shift[channel]);
-}
-
-static void forward_apply_chunk(void *context, int32_t chunk) {
-  const forward_job *job = context;
-  visit_chunk_planes(job->shape, chunk, job->chunks, apply_plane_of_job, job);
 }
 
 /* Between the passes, on the calling thread: each channel's sums and its
@@ -324,9 +328,9 @@ static void run_forward(forward_job job) {
   }
   job.plane_sums = job.bn->image_sums;
   if (job.training)
-    lb_parallel_for(forward_sums_chunk, &job, job.chunks);
+    run_image_pass(job.shape, job.chunks, store_plane_shifted_sums, &job);
   forward_channel_constants(&job);
-  lb_parallel_for(forward_apply_chunk, &job, job.chunks);
+  run_image_pass(job.shape, job.chunks, apply_plane_of_job, &job);
 }
 
 void lb_batchnorm2d_forward(const lb_batchnorm2d *bn, bool training,
@@ -525,23 +529,11 @@ static void store_plane_gradient_sums(const void *context, int64_t item,
   add_plane_gradient_sums(job, item, channel, sums);
 }
 
-static void backward_sums_chunk(void *context, int32_t chunk) {
-  const backward_job *job = context;
-  visit_chunk_planes(job->shape, chunk, job->chunks,
-                     store_plane_gradient_sums, job);
-}
-
 /* By images, pass 2: grad_x over the planes of the chunk's images. */
 static void input_gradient_of_job_plane(const void *context, int64_t item,
                                         int64_t channel) {
   const backward_job *job = context;
   input_gradient_of_plane(job, item, channel, job->terms[channel]);
-}
-
-static void backward_apply_chunk(void *context, int32_t chunk) {
-  const backward_job *job = context;
-  visit_chunk_planes(job->shape, chunk, job->chunks,
-                     input_gradient_of_job_plane, job);
 }
 
 /* The terms take the 2 * channels doubles after the planes' sums. */
@@ -570,9 +562,9 @@ static void run_backward(backward_job job) {
     return;
   }
   job.plane_sums = job.bn->image_sums;
-  lb_parallel_for(backward_sums_chunk, &job, job.chunks);
+  run_image_pass(job.shape, job.chunks, store_plane_gradient_sums, &job);
   backward_channel_terms(&job);
-  lb_parallel_for(backward_apply_chunk, &job, job.chunks);
+  run_image_pass(job.shape, job.chunks, input_gradient_of_job_plane, &job);
 }
 
 void lb_batchnorm2d_backward(const lb_batchnorm2d *bn, bool training,
