@@ -574,9 +574,10 @@ void lb_winograd4_forward_channels(const lb_conv2d_geometry *g,
                                    const float *bias, float *output,
                                    float *workspace, int32_t parts,
                                    const lb_conv2d_epilogue *after) {
-  channels_call call = {g,      batch_blocks(g), input, prepared, bias,
-                        output, workspace,       after, 0,        0,
-                        parts};
+  channels_call call = {.g = g, .shape = batch_blocks(g), .input = input,
+                        .u = prepared, .bias = bias, .output = output,
+                        .workspace = workspace, .after = after,
+                        .parts = parts};
   for (int64_t image = 0; image < g->batch; image += call.shape.images) {
     call.image = image;
     call.images = g->batch - image < call.shape.images ? g->batch - image

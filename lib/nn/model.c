@@ -687,6 +687,11 @@ static lb_status prepare_block(lb_model *m, int32_t ranges) {
   return LB_OK;
 }
 
+/* Range `range`'s own workspace in the prepared block. */
+static float *workspace_of_range(const lb_model *m, int32_t range) {
+  return m->range_workspace + range * m->range_workspace_floats;
+}
+
 /* One thread's share (chunk of chunks) of every convolution's output
  * channels: their scale and folded bias, then their prepared weights. */
 typedef struct prepare_share {
@@ -781,12 +786,10 @@ static void late_layer_range(void *context, int32_t range) {
   const lb_conv2d_geometry *g = &layer->c->geometry;
   int64_t first = lb_chunk_begin(g->batch, range, layer->ranges);
   int64_t end = lb_chunk_begin(g->batch, range + 1, layer->ranges);
-  lb_model *m = layer->m;
-  lb_conv2d_forward_images(
-      g, layer->c->algorithm, layer->x, layer->c->prepared,
-      layer->c->prepared_bias, layer->y,
-      m->range_workspace + range * m->range_workspace_floats, first,
-      end - first, layer->after);
+  lb_conv2d_forward_images(g, layer->c->algorithm, layer->x,
+                           layer->c->prepared, layer->c->prepared_bias,
+                           layer->y, workspace_of_range(layer->m, range), first,
+                           end - first, layer->after);
 }
 
 /* Whether LOSSBAL_PREDICT is `value`: ranges keeps every layer in the
@@ -941,7 +944,7 @@ static void predict_range(void *context, int32_t range) {
   image_range r = {first,
                    lb_chunk_begin(job->batch, range + 1, job->ranges) - first,
                    job->batch,
-                   m->range_workspace + range * m->range_workspace_floats,
+                   workspace_of_range(m, range),
                    range == 0,
                    0};
   const float *x = predict_early(m, job->input, job->late, &r);
