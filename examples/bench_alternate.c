@@ -6,7 +6,8 @@
  *
  *   bench_alternate [--mode infer|train] [--depth 18|34|50] [--width N]
  *                   [--batch N] [--rounds N] [--calls N]
- *                   (--threads A,B | --env NAME=VALUE [--threads T])
+ *                   (--threads A,B [--side-by-side] |
+ *                    --env NAME=VALUE [--threads T])
  *
  * A ResNet (small-input stem, 1x28x28 random images, 10 classes) runs
  * `--calls` calls of lb_model_predict() (infer) or training steps (train:
@@ -18,15 +19,26 @@
  * NAME=VALUE (the library reads LOSSBAL_CONV and LOSSBAL_GEMM at every
  * call). It prints every round and the median and quartiles of the
  * per-round ratios, time of A / time of B: above 1, B is faster.
+ *
+ * With --threads 1,N --side-by-side, each round also runs N copies of the
+ * same work at once, each its own model on its own thread with the library
+ * at one thread, and prints N x time of A / their time: how far the
+ * machine lets N independent one-thread copies scale in the same rounds
+ * (nothing shared between them, no thread waiting for another), the
+ * yardstick for the N-thread figure; and B's rate over the copies' (their
+ * time / N x time of B, from the two timings of a round that follow each
+ * other).
  */
 #include "lossbal/lossbal.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define MAX_ROUNDS 1000
+#define MAX_COPIES 16 /* side by side: copies, each its own model */
 #define IMAGE_SIDE 28
 #define CLASSES 10
 
@@ -36,6 +48,7 @@ typedef struct options {
   int64_t batch;
   int rounds, calls;
   const char *env_name, *env_value;
+  int side_by_side; /* copies at once: 0, or threads[1] */
 } options;
 
 static double seconds_now(void) {
@@ -48,7 +61,8 @@ static int usage(const char *program) {
   fprintf(stderr,
           "usage: %s [--mode infer|train] [--depth 18|34|50] [--width N] "
           "[--batch N] [--rounds N] [--calls N]\n"
-          "       (--threads A,B | --env NAME=VALUE [--threads T])\n",
+          "       (--threads A,B [--side-by-side] |\n"
+          "        --env NAME=VALUE [--threads T])\n",
           program);
   return 2;
 }
@@ -80,6 +94,10 @@ static int parse(int argc, char **argv, options *o) {
   int thread_counts = 0;
   for (int i = 1; i < argc; i++) {
     const char *flag = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(flag, "--side-by-side") == 0) {
+      o->side_by_side = 1;
+      continue;
+    }
     if (!value)
       return -1;
     i++;
@@ -120,6 +138,13 @@ static int parse(int argc, char **argv, options *o) {
    * variable at one thread count. */
   if ((thread_counts == 2) == (o->env_name != NULL))
     return -1;
+  /* Copies of the one-thread run: A is one thread, B how many copies. */
+  if (o->side_by_side) {
+    if (thread_counts != 2 || o->threads[0] != 1 || o->threads[1] < 2 ||
+        o->threads[1] > MAX_COPIES)
+      return -1;
+    o->side_by_side = o->threads[1];
+  }
   return 0;
 }
 
@@ -190,8 +215,85 @@ static int setup(const options *o, run *r) {
   return 0;
 }
 
+/* ---- copies side by side ---- */
+
+typedef struct copy_task {
+  const options *o;
+  run *r;
+  int failed;
+} copy_task;
+
+static void *run_copy(void *argument) {
+  copy_task *task = argument;
+  for (int c = 0; c < task->o->calls && !task->failed; c++)
+    task->failed = one_call(task->o, task->r);
+  return NULL;
+}
+
+/* Seconds until all o->side_by_side copies have made `calls` calls, each on
+ * its own thread (the first on this one) with the library at one thread;
+ * negative when a call or a thread fails. */
+static double timed_side_by_side(const options *o, run *runs) {
+  copy_task tasks[MAX_COPIES];
+  pthread_t threads[MAX_COPIES];
+  int started = 1, failed = 0;
+  for (int i = 0; i < o->side_by_side; i++)
+    tasks[i] = (copy_task){o, &runs[i], 0};
+  lb_set_num_threads(1);
+  double start = seconds_now();
+  for (; started < o->side_by_side; started++)
+    if (pthread_create(&threads[started], NULL, run_copy, &tasks[started]))
+      break;
+  run_copy(&tasks[0]);
+  for (int i = 1; i < started; i++)
+    pthread_join(threads[i], NULL);
+  double seconds = seconds_now() - start;
+  for (int i = 0; i < started; i++)
+    failed |= tasks[i].failed;
+  return failed || started < o->side_by_side ? -1.0 : seconds;
+}
+
+static void free_run(run *r) {
+  lb_optimizer_free(r->optimizer);
+  lb_model_free(r->model);
+  free(r->images);
+  free(r->logits);
+  free(r->gradient);
+}
+
+/* Sorts the per-round values and prints their median and quartiles. */
+static void print_spread(double *values, int rounds) {
+  qsort(values, (size_t)rounds, sizeof values[0], by_value);
+  printf("%.3f (quartiles %.3f, %.3f", values[rounds / 2],
+         values[rounds / 4], values[(3 * rounds) / 4]);
+}
+
+static void print_summary(const options *o, double *ratios, double *copies,
+                          double *shares) {
+  if (o->env_name)
+    printf("A: %s unset, B: %s=%s, %d thread(s); ", o->env_name, o->env_name,
+           o->env_value, o->threads[0]);
+  else
+    printf("A: %d thread(s), B: %d thread(s); ", o->threads[0],
+           o->threads[1]);
+  printf("%s, resnet%d width %d, batch %lld: median time A / time B ",
+         o->train ? "training steps" : "lb_model_predict", o->depth, o->width,
+         (long long)o->batch);
+  print_spread(ratios, o->rounds);
+  printf("; %d rounds of %d calls)\n", o->rounds, o->calls);
+  if (!o->side_by_side)
+    return;
+  printf("%d one-thread copies side by side: median %d x time A / their "
+         "time ",
+         o->side_by_side, o->side_by_side);
+  print_spread(copies, o->rounds);
+  printf("); B's rate / the copies' rate ");
+  print_spread(shares, o->rounds);
+  printf(")\n");
+}
+
 int main(int argc, char **argv) {
-  options o = {0, 18, 16, {1, 1}, 64, 15, 10, NULL, NULL};
+  options o = {0, 18, 16, {1, 1}, 64, 15, 10, NULL, NULL, 0};
   if (parse(argc, argv, &o) != 0)
     return usage(argv[0]);
   if (o.env_name)
@@ -199,42 +301,43 @@ int main(int argc, char **argv) {
   /* The larger thread count first: the model's plans are made for it. */
   lb_set_num_threads(o.threads[0] > o.threads[1] ? o.threads[0]
                                                  : o.threads[1]);
-  run r = {NULL, NULL, NULL, NULL, NULL};
-  double ratios[MAX_ROUNDS];
-  int status = setup(&o, &r);
-  for (int warm = 0; status == 0 && warm < 2; warm++)
+  run runs[MAX_COPIES] = {{NULL, NULL, NULL, NULL, NULL}};
+  int run_count = o.side_by_side ? o.side_by_side : 1;
+  /* Per round: A / B, the copies' scaling, and B's rate over the copies'
+   * (their time over o.side_by_side times B's: it needs no A). */
+  double ratios[MAX_ROUNDS], copies[MAX_ROUNDS], shares[MAX_ROUNDS];
+  int status = 0;
+  for (int i = 0; i < run_count && status == 0; i++)
+    status = setup(&o, &runs[i]);
+  for (int warm = 0; status == 0 && warm < 2; warm++) {
     for (int setting = 0; setting < 2 && status == 0; setting++)
-      status = timed_calls(&o, &r, setting) < 0 ? -1 : 0;
+      status = timed_calls(&o, &runs[0], setting) < 0 ? -1 : 0;
+    if (status == 0 && o.side_by_side)
+      status = timed_side_by_side(&o, runs) < 0 ? -1 : 0;
+  }
   for (int round = 0; status == 0 && round < o.rounds; round++) {
-    double first = timed_calls(&o, &r, 0), second = timed_calls(&o, &r, 1);
-    if (first < 0 || second < 0) {
+    double first = timed_calls(&o, &runs[0], 0);
+    double second = timed_calls(&o, &runs[0], 1);
+    double together = o.side_by_side ? timed_side_by_side(&o, runs) : 1.0;
+    if (first < 0 || second < 0 || together < 0) {
       status = -1;
       break;
     }
     ratios[round] = first / second;
-    printf("round %d: A %.2f ms, B %.2f ms a call, A/B %.3f\n", round + 1,
+    copies[round] = o.side_by_side * first / together;
+    shares[round] = together / (o.side_by_side * second);
+    printf("round %d: A %.2f ms, B %.2f ms a call, A/B %.3f", round + 1,
            1e3 * first / o.calls, 1e3 * second / o.calls, ratios[round]);
+    if (o.side_by_side)
+      printf("; copies %.2f ms a call each, %.3f", 1e3 * together / o.calls,
+             copies[round]);
+    printf("\n");
   }
-  if (status == 0) {
-    qsort(ratios, (size_t)o.rounds, sizeof ratios[0], by_value);
-    if (o.env_name)
-      printf("A: %s unset, B: %s=%s, %d thread(s); ", o.env_name, o.env_name,
-             o.env_value, o.threads[0]);
-    else
-      printf("A: %d thread(s), B: %d thread(s); ", o.threads[0],
-             o.threads[1]);
-    printf("%s, resnet%d width %d, batch %lld: median time A / time B "
-           "%.3f (quartiles %.3f, %.3f; %d rounds of %d calls)\n",
-           o.train ? "training steps" : "lb_model_predict", o.depth, o.width,
-           (long long)o.batch, ratios[o.rounds / 2], ratios[o.rounds / 4],
-           ratios[(3 * o.rounds) / 4], o.rounds, o.calls);
-  } else {
+  if (status == 0)
+    print_summary(&o, ratios, copies, shares);
+  else
     fprintf(stderr, "bench_alternate: %s\n", lb_last_error());
-  }
-  lb_optimizer_free(r.optimizer);
-  lb_model_free(r.model);
-  free(r.images);
-  free(r.logits);
-  free(r.gradient);
+  for (int i = 0; i < run_count; i++)
+    free_run(&runs[i]);
   return status == 0 ? 0 : 1;
 }
