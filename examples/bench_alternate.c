@@ -6,7 +6,7 @@
  *
  *   bench_alternate [--mode infer|train] [--depth 18|34|50] [--width N]
  *                   [--batch N] [--rounds N] [--calls N]
- *                   (--threads A,B [--side-by-side] |
+ *                   (--threads A,B [--side-by-side [--copy-batch N]] |
  *                    --env NAME=VALUE [--threads T])
  *
  * A ResNet (small-input stem, 1x28x28 random images, 10 classes) runs
@@ -27,7 +27,10 @@
  * (nothing shared between them, no thread waiting for another), the
  * yardstick for the N-thread figure; and B's rate over the copies' (their
  * time / N x time of B, from the two timings of a round that follow each
- * other).
+ * other). Rates are images a second: --copy-batch gives the copies batches
+ * of their own, e.g. each a thread's share of B's batch, so that they do
+ * what each of B's threads does, without the joins and the data the
+ * threads share.
  */
 #include "lossbal/lossbal.h"
 
@@ -49,6 +52,7 @@ typedef struct options {
   int rounds, calls;
   const char *env_name, *env_value;
   int side_by_side; /* copies at once: 0, or threads[1] */
+  int64_t copy_batch; /* images a call of each copy */
 } options;
 
 static double seconds_now(void) {
@@ -61,7 +65,7 @@ static int usage(const char *program) {
   fprintf(stderr,
           "usage: %s [--mode infer|train] [--depth 18|34|50] [--width N] "
           "[--batch N] [--rounds N] [--calls N]\n"
-          "       (--threads A,B [--side-by-side] |\n"
+          "       (--threads A,B [--side-by-side [--copy-batch N]] |\n"
           "        --env NAME=VALUE [--threads T])\n",
           program);
   return 2;
@@ -115,6 +119,9 @@ static int parse(int argc, char **argv, options *o) {
     else if (strcmp(flag, "--batch") == 0 &&
              (number = bounded(value, 1, 4096)) > 0)
       o->batch = number;
+    else if (strcmp(flag, "--copy-batch") == 0 &&
+             (number = bounded(value, 1, 4096)) > 0)
+      o->copy_batch = number;
     else if (strcmp(flag, "--rounds") == 0 &&
              (number = bounded(value, 1, MAX_ROUNDS)) > 0)
       o->rounds = (int)number;
@@ -138,6 +145,10 @@ static int parse(int argc, char **argv, options *o) {
    * variable at one thread count. */
   if ((thread_counts == 2) == (o->env_name != NULL))
     return -1;
+  if (o->copy_batch && !o->side_by_side)
+    return -1;
+  if (!o->copy_batch)
+    o->copy_batch = o->batch;
   /* Copies of the one-thread run: A is one thread, B how many copies. */
   if (o->side_by_side) {
     if (thread_counts != 2 || o->threads[0] != 1 || o->threads[1] < 2 ||
@@ -149,6 +160,7 @@ static int parse(int argc, char **argv, options *o) {
 }
 
 typedef struct run {
+  int64_t batch; /* images a call */
   lb_model *model;
   lb_optimizer *optimizer;
   float *images, *logits, *gradient;
@@ -156,9 +168,9 @@ typedef struct run {
 
 static int one_call(const options *o, run *r) {
   if (!o->train)
-    return lb_model_predict(r->model, r->images, o->batch, IMAGE_SIDE,
+    return lb_model_predict(r->model, r->images, r->batch, IMAGE_SIDE,
                             IMAGE_SIDE, r->logits) != LB_OK;
-  return lb_model_forward(r->model, r->images, o->batch, IMAGE_SIDE,
+  return lb_model_forward(r->model, r->images, r->batch, IMAGE_SIDE,
                           IMAGE_SIDE, r->logits) != LB_OK ||
          lb_model_backward(r->model, r->gradient) != LB_OK ||
          lb_optimizer_step(r->optimizer) != LB_OK;
@@ -191,14 +203,15 @@ static int by_value(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-static int setup(const options *o, run *r) {
+static int setup(const options *o, run *r, int64_t batch) {
   lb_resnet_config cfg = {.struct_size = sizeof cfg, .depth = o->depth,
                           .num_classes = CLASSES, .in_channels = 1,
                           .base_width = o->width, .small_input_stem = 1};
-  size_t pixels = (size_t)o->batch * IMAGE_SIDE * IMAGE_SIDE;
+  r->batch = batch;
+  size_t pixels = (size_t)batch * IMAGE_SIDE * IMAGE_SIDE;
   r->images = malloc(pixels * sizeof(float));
-  r->logits = malloc((size_t)o->batch * CLASSES * sizeof(float));
-  r->gradient = malloc((size_t)o->batch * CLASSES * sizeof(float));
+  r->logits = malloc((size_t)batch * CLASSES * sizeof(float));
+  r->gradient = malloc((size_t)batch * CLASSES * sizeof(float));
   if (!r->images || !r->logits || !r->gradient)
     return -1;
   uint64_t state = 12345;
@@ -206,7 +219,7 @@ static int setup(const options *o, run *r) {
     state = state * 6364136223846793005ull + 1442695040888963407ull;
     r->images[i] = (float)(state >> 40) * 0x1.0p-24f - 0.5f;
   }
-  for (int64_t i = 0; i < o->batch * CLASSES; i++)
+  for (int64_t i = 0; i < batch * CLASSES; i++)
     r->gradient[i] = 0.001f * (float)(i % 7 - 3);
   if (lb_resnet_create(&cfg, 1, &r->model) != LB_OK ||
       lb_sgd_create(r->model, &r->optimizer) != LB_OK ||
@@ -283,9 +296,9 @@ static void print_summary(const options *o, double *ratios, double *copies,
   printf("; %d rounds of %d calls)\n", o->rounds, o->calls);
   if (!o->side_by_side)
     return;
-  printf("%d one-thread copies side by side: median %d x time A / their "
-         "time ",
-         o->side_by_side, o->side_by_side);
+  printf("%d one-thread copies of batch %lld side by side: median their "
+         "rate / A's ",
+         o->side_by_side, (long long)o->copy_batch);
   print_spread(copies, o->rounds);
   printf("); B's rate / the copies' rate ");
   print_spread(shares, o->rounds);
@@ -293,7 +306,7 @@ static void print_summary(const options *o, double *ratios, double *copies,
 }
 
 int main(int argc, char **argv) {
-  options o = {0, 18, 16, {1, 1}, 64, 15, 10, NULL, NULL, 0};
+  options o = {0, 18, 16, {1, 1}, 64, 15, 10, NULL, NULL, 0, 0};
   if (parse(argc, argv, &o) != 0)
     return usage(argv[0]);
   if (o.env_name)
@@ -301,31 +314,36 @@ int main(int argc, char **argv) {
   /* The larger thread count first: the model's plans are made for it. */
   lb_set_num_threads(o.threads[0] > o.threads[1] ? o.threads[0]
                                                  : o.threads[1]);
-  run runs[MAX_COPIES] = {{NULL, NULL, NULL, NULL, NULL}};
-  int run_count = o.side_by_side ? o.side_by_side : 1;
-  /* Per round: A / B, the copies' scaling, and B's rate over the copies'
-   * (their time over o.side_by_side times B's: it needs no A). */
+  /* runs[0] for A and B, the copies after it. */
+  run runs[MAX_COPIES + 1] = {{0, NULL, NULL, NULL, NULL, NULL}};
+  int run_count = 1 + o.side_by_side;
+  /* Per round: time A / time B, the copies' rate over A's, and B's rate
+   * over the copies' (rates in images a second; the last needs no A). */
   double ratios[MAX_ROUNDS], copies[MAX_ROUNDS], shares[MAX_ROUNDS];
   int status = 0;
   for (int i = 0; i < run_count && status == 0; i++)
-    status = setup(&o, &runs[i]);
+    status = setup(&o, &runs[i], i == 0 ? o.batch : o.copy_batch);
   for (int warm = 0; status == 0 && warm < 2; warm++) {
     for (int setting = 0; setting < 2 && status == 0; setting++)
       status = timed_calls(&o, &runs[0], setting) < 0 ? -1 : 0;
     if (status == 0 && o.side_by_side)
-      status = timed_side_by_side(&o, runs) < 0 ? -1 : 0;
+      status = timed_side_by_side(&o, runs + 1) < 0 ? -1 : 0;
   }
   for (int round = 0; status == 0 && round < o.rounds; round++) {
     double first = timed_calls(&o, &runs[0], 0);
     double second = timed_calls(&o, &runs[0], 1);
-    double together = o.side_by_side ? timed_side_by_side(&o, runs) : 1.0;
+    double together =
+        o.side_by_side ? timed_side_by_side(&o, runs + 1) : 1.0;
     if (first < 0 || second < 0 || together < 0) {
       status = -1;
       break;
     }
     ratios[round] = first / second;
-    copies[round] = o.side_by_side * first / together;
-    shares[round] = together / (o.side_by_side * second);
+    /* Images a second: the copies' against A's, and B's against the
+     * copies'. */
+    double copy_images = (double)(o.side_by_side * o.copy_batch);
+    copies[round] = copy_images * first / ((double)o.batch * together);
+    shares[round] = (double)o.batch * together / (copy_images * second);
     printf("round %d: A %.2f ms, B %.2f ms a call, A/B %.3f", round + 1,
            1e3 * first / o.calls, 1e3 * second / o.calls, ratios[round]);
     if (o.side_by_side)
