@@ -470,6 +470,11 @@ static void forward_block(const lb_conv2d_geometry *g, block_shape shape,
     output_block_channel(g, shape, bias, parts, image, images, o, output);
 }
 
+/* The images of the block from image `image` of images ending at `end`. */
+static int64_t images_from(block_shape shape, int64_t image, int64_t end) {
+  return end - image < shape.images ? end - image : shape.images;
+}
+
 /* The borders of the padded planes, which no copy writes: the workspace
  * held other layers' data. */
 static void clear_padded(const lb_conv2d_geometry *g, block_shape shape,
@@ -488,9 +493,7 @@ void lb_winograd4_forward_images(const lb_conv2d_geometry *g,
   workspace_parts parts = parts_of(g, shape, workspace, 0);
   clear_padded(g, shape, parts);
   for (int64_t image = first; image < first + count; image += shape.images) {
-    int64_t images = first + count - image < shape.images
-                         ? first + count - image
-                         : shape.images;
+    int64_t images = images_from(shape, image, first + count);
     forward_block(g, shape, input, prepared, bias, output, parts, image,
                   images);
     lb_conv2d_finish_images(g, after, output, image, images);
@@ -580,8 +583,7 @@ void lb_winograd4_forward_channels(const lb_conv2d_geometry *g,
                         .parts = parts};
   for (int64_t image = 0; image < g->batch; image += call.shape.images) {
     call.image = image;
-    call.images = g->batch - image < call.shape.images ? g->batch - image
-                                                        : call.shape.images;
+    call.images = images_from(call.shape, image, g->batch);
     lb_parallel_for(transform_part, &call, parts);
     lb_parallel_for(output_part, &call, parts);
   }

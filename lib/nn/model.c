@@ -846,6 +846,21 @@ static int32_t late_block(lb_model *m, int32_t ranges) {
   return m->block_count;
 }
 
+/* y = conv(x) with the prepared weights, then `after`: the late layers on
+ * the whole batch over the pool, else the range's images on its own
+ * workspace. */
+static void prepared_conv_predict(lb_model *m, const lb_model_conv *c,
+                                  const float *x, float *y,
+                                  const lb_conv2d_epilogue *after,
+                                  const image_range *r) {
+  if (r->late_ranges > 0)
+    late_conv_predict(m, c, x, y, after, r->late_ranges);
+  else
+    lb_conv2d_forward_images(&c->geometry, c->algorithm, x, c->prepared,
+                             c->prepared_bias, y, r->workspace, r->first,
+                             r->count, after);
+}
+
 /* y = bn(conv(x)) (+ residual where not NULL, which comes with `relu`),
  * and relu of it with `relu`, for the range's images (x, y and residual
  * hold the whole batch), with the batch norm folded into the
@@ -861,18 +876,9 @@ static void conv_bn_predict(lb_model *m, const lb_model_conv *c,
                             const float *residual, bool relu,
                             const image_range *r) {
   int64_t start = range_timing_start(m, r);
-  if (r->late_ranges > 0) {
+  if (r->late_ranges > 0 || r->workspace) {
     lb_conv2d_epilogue after = {residual};
-    late_conv_predict(m, c, x, y, relu ? &after : NULL, r->late_ranges);
-    range_timing_stop(m, r, lb_profile_conv_kind(&c->geometry), start,
-                      lb_profile_conv_flops(&c->geometry));
-    return;
-  }
-  if (r->workspace) {
-    lb_conv2d_epilogue after = {residual};
-    lb_conv2d_forward_images(&c->geometry, c->algorithm, x, c->prepared,
-                             c->prepared_bias, y, r->workspace, r->first,
-                             r->count, relu ? &after : NULL);
+    prepared_conv_predict(m, c, x, y, relu ? &after : NULL, r);
     range_timing_stop(m, r, lb_profile_conv_kind(&c->geometry), start,
                       lb_profile_conv_flops(&c->geometry));
     return;
@@ -917,17 +923,24 @@ typedef struct predict_job {
   int32_t late; /* the first block of the late layers */
 } predict_job;
 
+/* Blocks [first, end) on x, the output of the block before `first`;
+ * returns the last one's output. */
+static const float *blocks_predict(lb_model *m, const float *x,
+                                   int32_t first, int32_t end,
+                                   const image_range *r) {
+  for (int32_t b = first; b < end; b++) {
+    block_predict(m, &m->blocks[b], x, r);
+    x = m->blocks[b].out;
+  }
+  return x;
+}
+
 /* What blocks [0, end) output for the range's images, from the stem on. */
 static const float *predict_early(lb_model *m, const float *input,
                                   int32_t end, const image_range *r) {
   /* The stem reads the caller's input: nothing is kept for a backward. */
   conv_bn_predict(m, &m->conv1, &m->bn1, input, m->bn1.out, NULL, true, r);
-  const float *x = stem_maxpool(m, m->bn1.out, r);
-  for (int32_t b = 0; b < end; b++) {
-    block_predict(m, &m->blocks[b], x, r);
-    x = m->blocks[b].out;
-  }
-  return x;
+  return blocks_predict(m, stem_maxpool(m, m->bn1.out, r), 0, end, r);
 }
 
 /* The logits of the range's images. */
@@ -960,10 +973,7 @@ static void predict_late(const predict_job *job) {
   all.late_ranges = job->ranges;
   const float *x = job->late > 0 ? m->blocks[job->late - 1].out
                                   : stem_output(m);
-  for (int32_t b = job->late; b < m->block_count; b++) {
-    block_predict(m, &m->blocks[b], x, &all);
-    x = m->blocks[b].out;
-  }
+  x = blocks_predict(m, x, job->late, m->block_count, &all);
   head_forward(m, x, job->logits, &all);
 }
 
