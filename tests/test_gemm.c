@@ -4,7 +4,13 @@
  * smaller blocks, which may round differently), for every transpose and
  * beta, and odd shapes; and repeating a product gives the same bits. Pool
  * mode is the default; the program also says so in its environment before
- * its first product, so that an inherited LOSSBAL_GEMM cannot change it. */
+ * its first product, so that an inherited LOSSBAL_GEMM cannot change it.
+ *
+ * And of the products with a packed left factor (lib/core/gemm_packed.c),
+ * with each kernel this build has: against a product in doubles, for
+ * shapes at and off the kernel's 6 x 16 block, touching nothing outside
+ * the rows and columns asked for; row ranges and column blocks give the
+ * same bits as the whole product. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <setjmp.h>
@@ -15,6 +21,7 @@
 #include <cmocka.h>
 
 #include "core/core_internal.h"
+#include "core/gemm_packed.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -22,7 +29,7 @@
 #include <string.h>
 
 static float *random_matrix(int64_t count, uint64_t seed) {
-  float *data = malloc((size_t)count * sizeof(float));
+  float *data = malloc((size_t)(count > 0 ? count : 1) * sizeof(float));
   assert_non_null(data);
   uint64_t state = seed * 2862933555777941757u + 3037000493u;
   for (int64_t i = 0; i < count; i++) {
@@ -111,6 +118,177 @@ static void test_repeated_products_are_identical(void **state) {
   free(again);
 }
 
+/* ---- products with a packed left factor ---------------------------------- */
+
+typedef struct packed_case {
+  int64_t rows, columns, depth;
+} packed_case;
+
+/* At the kernel's block, on both sides of it, a single element, and a
+ * ResNet layer's shapes (16 and 64 channels, 294 and 33 tiles). */
+static const packed_case packed_cases[] = {
+    {6, 16, 1},   {1, 1, 1},    {7, 17, 5},     {12, 32, 64},
+    {5, 3, 9},    {16, 294, 16}, {64, 33, 128}, {13, 40, 300},
+    {20, 150, 260}, /* more than one block of B's depth and columns */
+    {7, 5, 0},      /* no depth: zeros */
+};
+
+/* Guard floats around C's rows: nothing may be written there. */
+#define C_MARGIN 5
+#define UNTOUCHED -7.0f
+
+typedef struct packed_run {
+  packed_case dims;
+  float *a, *packed, *b, *c, *scratch;
+  int64_t ldb, ldc;
+} packed_run;
+
+static packed_run packed_run_of(packed_case dims, uint64_t seed) {
+  packed_run run = {dims, NULL, NULL, NULL, NULL, NULL, dims.columns + 3,
+                    dims.columns + 2 * C_MARGIN};
+  run.a = random_matrix(dims.rows * dims.depth, seed);
+  run.b = random_matrix(dims.depth * run.ldb, seed + 1);
+  int64_t packed = lb_packed_floats(dims.rows, dims.depth);
+  run.packed = malloc((size_t)(packed > 0 ? packed : 1) * sizeof(float));
+  assert_non_null(run.packed);
+  for (int64_t i = 0; i < packed; i++)
+    run.packed[i] = NAN; /* padding is cleared, not assumed zero */
+  for (int64_t r = 0; r < dims.rows; r++)
+    for (int64_t d = 0; d < dims.depth; d++)
+      run.packed[lb_packed_index(r, d, dims.depth)] =
+          run.a[r * dims.depth + d];
+  lb_packed_clear_padding(dims.rows, dims.depth, run.packed);
+  run.c = malloc((size_t)(dims.rows * run.ldc) * sizeof(float));
+  assert_non_null(run.c);
+  /* Exactly as many floats as asked for, wherever malloc puts them: the
+   * product aligns its use of them inside (the sanitizer build checks). */
+  run.scratch =
+      malloc((size_t)lb_sgemm_packed_scratch_floats() * sizeof(float));
+  assert_non_null(run.scratch);
+  return run;
+}
+
+static void free_packed_run(packed_run *run) {
+  free(run->a);
+  free(run->packed);
+  free(run->b);
+  free(run->c);
+  free(run->scratch);
+}
+
+static void fill_untouched(packed_run *run) {
+  for (int64_t i = 0; i < run->dims.rows * run->ldc; i++)
+    run->c[i] = UNTOUCHED;
+}
+
+/* Rows [first, end) of the product, columns [column, column + columns),
+ * into run->c at column C_MARGIN + column. */
+static void packed_product(packed_run *run, int64_t first, int64_t end,
+                           int64_t column, int64_t columns) {
+  lb_sgemm_packed(run->packed, run->dims.depth, first, end, run->b + column,
+                  run->ldb, columns, run->c + C_MARGIN + column, run->ldc,
+                  run->scratch);
+}
+
+static void check_packed_against_doubles(packed_case dims) {
+  packed_run run = packed_run_of(dims, 11);
+  fill_untouched(&run);
+  packed_product(&run, 0, dims.rows, 0, dims.columns);
+  for (int64_t r = 0; r < dims.rows; r++)
+    for (int64_t j = -C_MARGIN; j < dims.columns + C_MARGIN; j++) {
+      float got = run.c[r * run.ldc + C_MARGIN + j];
+      if (j < 0 || j >= dims.columns) {
+        assert_true(got == UNTOUCHED);
+        continue;
+      }
+      double want = 0.0, magnitude = 0.0;
+      for (int64_t d = 0; d < dims.depth; d++) {
+        double term = (double)run.a[r * dims.depth + d] *
+                      run.b[d * run.ldb + j];
+        want += term;
+        magnitude += fabs(term);
+      }
+      /* Each of depth additions rounds by at most half an ulp of a sum no
+       * larger than `magnitude`; a product's rounding is smaller. */
+      double bound = (double)dims.depth * 0x1p-23 * magnitude + 1e-30;
+      if (!(fabs((double)got - want) <= bound))
+        fail_msg("packed product %lld x %lld x %lld (%s kernel): element "
+                 "(%lld, %lld) is %.9g, want %.9g", (long long)dims.rows,
+                 (long long)dims.columns, (long long)dims.depth,
+                 lb_sgemm_packed_uses_fma() ? "FMA" : "portable",
+                 (long long)r, (long long)j, (double)got, want);
+    }
+  free_packed_run(&run);
+}
+
+/* The whole product, then again in row ranges that cut panels and in
+ * column blocks that cut the kernel's 16 columns: the same bits, and
+ * rows outside a range left alone. */
+static void check_packed_pieces_give_same_bits(packed_case dims) {
+  packed_run run = packed_run_of(dims, 21);
+  fill_untouched(&run);
+  packed_product(&run, 0, dims.rows, 0, dims.columns);
+  size_t bytes = (size_t)(dims.rows * run.ldc) * sizeof(float);
+  float *whole = malloc(bytes);
+  assert_non_null(whole);
+  memcpy(whole, run.c, bytes);
+
+  fill_untouched(&run);
+  int64_t cut = dims.rows / 3 + 1;
+  if (cut < dims.rows) {
+    packed_product(&run, cut, dims.rows, 0, dims.columns);
+    for (int64_t i = 0; i < cut * run.ldc; i++)
+      assert_true(run.c[i] == UNTOUCHED);
+  }
+  packed_product(&run, 0, cut < dims.rows ? cut : dims.rows, 0,
+                 dims.columns);
+  assert_memory_equal(run.c, whole, bytes);
+
+  fill_untouched(&run);
+  for (int64_t j = 0; j < dims.columns; j += 7)
+    packed_product(&run, 0, dims.rows, j,
+                   dims.columns - j < 7 ? dims.columns - j : 7);
+  assert_memory_equal(run.c, whole, bytes);
+  free(whole);
+  free_packed_run(&run);
+}
+
+/* Each test runs with the process's kernel, then with the portable one. */
+static void for_each_packed_kernel(void (*check)(packed_case)) {
+  for (int portable = 0; portable <= 1; portable++) {
+    lb_sgemm_packed_force_portable_for_tests(portable);
+    for (size_t i = 0; i < sizeof packed_cases / sizeof *packed_cases; i++)
+      check(packed_cases[i]);
+  }
+  lb_sgemm_packed_force_portable_for_tests(false);
+}
+
+static void test_packed_products_match_doubles(void **state) {
+  (void)state;
+  for_each_packed_kernel(check_packed_against_doubles);
+}
+
+static void test_packed_pieces_give_the_same_bits(void **state) {
+  (void)state;
+  for_each_packed_kernel(check_packed_pieces_give_same_bits);
+}
+
+static void test_packed_padding_is_cleared(void **state) {
+  (void)state;
+  packed_run run = packed_run_of((packed_case){13, 4, 3}, 31);
+  for (int64_t r = 0; r < 18; r++)
+    for (int64_t d = 0; d < 3; d++) {
+      float value = run.packed[lb_packed_index(r, d, 3)];
+      if (r < 13)
+        assert_true(value == run.a[r * 3 + d]);
+      else
+        assert_true(value == 0.0f);
+    }
+  assert_int_equal(lb_packed_floats(13, 3), 18 * 3);
+  assert_int_equal(lb_packed_floats(12, 3), 12 * 3);
+  free_packed_run(&run);
+}
+
 int main(void) {
   /* Pool mode is chosen once, at the first product. */
   setenv("LOSSBAL_GEMM", "pool", 1);
@@ -118,6 +296,9 @@ int main(void) {
       cmocka_unit_test(test_pool_mode_is_on),
       cmocka_unit_test(test_split_products_equal_one_call),
       cmocka_unit_test(test_repeated_products_are_identical),
+      cmocka_unit_test(test_packed_products_match_doubles),
+      cmocka_unit_test(test_packed_pieces_give_the_same_bits),
+      cmocka_unit_test(test_packed_padding_is_cleared),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

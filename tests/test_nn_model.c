@@ -930,9 +930,9 @@ static bool predict_kept_scribble(lb_model *m, const small_setup *s) {
 /* By ranges, the prepared weights are kept from one call to the next, and
  * prepared again after whatever changes the weights or the batch norms'
  * values (a training-mode forward's running statistics, an optimizer step,
- * a load), when the block grows (more images) and when an image size
- * changes a layer's algorithm (layer3, 16 channels: F(2x2, 3x3) on 2x2
- * images, F(4x4, 3x3) on 3x3); a new thread count alone keeps them. */
+ * a load) and when an image size changes a layer's algorithm (layer3, 16
+ * channels: F(2x2, 3x3) on 2x2 images, F(4x4, 3x3) on 3x3); a new thread
+ * count or more images alone keep them, in a larger block if need be. */
 static void test_predict_prepares_again_after_parameters_change(
     void **state) {
   (void)state;
@@ -948,15 +948,14 @@ static void test_predict_prepares_again_after_parameters_change(
     goto done;
   }
   assert_true(predict_kept_scribble(m, &s));
-  /* Two ranges of one image need no more room: the same block. */
   assert_int_equal(lb_set_num_threads(2), LB_OK);
   assert_true(predict_kept_scribble(m, &s));
-  /* Eight images need a larger block: prepared again in the new one. */
+  /* Eight images on two threads need two larger workspaces. */
   small_setup eight = s;
   eight.batch = 8;
   eight.x = random_input(eight.batch * 3 * 8 * 8, 9);
   size_t bytes = m->prepared_bytes;
-  assert_false(predict_kept_scribble(m, &eight));
+  assert_true(predict_kept_scribble(m, &eight));
   assert_true(m->prepared_bytes > bytes);
   assert_true(predict_kept_scribble(m, &eight));
   free(eight.x);
@@ -999,7 +998,7 @@ static void test_predict_prepares_again_after_parameters_change(
   bytes = m->prepared_bytes;
   bool kept = predict_kept_scribble(m, &larger);
   lb_conv2d_algorithm at_3x3 = m->blocks[4].conv[1].algorithm;
-  assert_int_equal(kept, at_3x3 == at_2x2 && m->prepared_bytes == bytes);
+  assert_int_equal(kept, at_3x3 == at_2x2);
   if (!getenv("LOSSBAL_CONV"))
     assert_int_equal(at_3x3, LB_CONV2D_WINOGRAD_4X4);
   assert_true(predict_kept_scribble(m, &larger));

@@ -68,6 +68,7 @@
 
 #include "block_claims.h"
 #include "../core/core_internal.h"
+#include "../core/gemm_packed.h"
 #include "../core/vector_kernel.h"
 
 #include <stdbool.h>
@@ -307,12 +308,14 @@ static void group_range(const transform_job *job, int64_t item,
 
 /* The filters [first, first + count) (at most FILTER_GROUP) of weight
  * [Co, Ci, 3, 3], filter f = co * Ci + ci, each scaled by its output
- * channel's scale first (scale NULL: as they are), into U [16, Co, Ci]. */
+ * channel's scale first (scale NULL: as they are), into U [16, Co, Ci];
+ * when `packed`, each U_k packed for lb_sgemm_packed() (the prepared
+ * filters of lb_model_predict()). */
 static void transform_filter_group(const lb_conv2d_geometry *g,
                                    const float *weight, const float *scale,
-                                   int64_t first, int64_t count,
+                                   int64_t first, int64_t count, bool packed,
                                    float *prepared) {
-  int64_t filters = g->out_channels * g->in_channels;
+  int64_t ci = g->in_channels, filters = g->out_channels * ci;
   float taps[TILE_TAPS][FILTER_GROUP], u[TILE_TAPS], scaled[9];
   for (int64_t f = 0; f < count; f++) {
     const float *filter = weight + (first + f) * 9;
@@ -323,6 +326,14 @@ static void transform_filter_group(const lb_conv2d_geometry *g,
     for (int k = 0; k < TILE_TAPS; k++)
       taps[k][f] = u[k];
   }
+  if (packed) {
+    int64_t tap = lb_packed_floats(g->out_channels, ci);
+    for (int k = 0; k < TILE_TAPS; k++)
+      for (int64_t f = 0; f < count; f++)
+        prepared[k * tap + lb_packed_index((first + f) / ci, (first + f) % ci,
+                                           ci)] = taps[k][f];
+    return;
+  }
   for (int k = 0; k < TILE_TAPS; k++)
     memcpy(prepared + k * filters + first, taps[k],
            (size_t)count * sizeof(float));
@@ -332,7 +343,7 @@ static void transform_filter_group(const lb_conv2d_geometry *g,
 static void filter_item(const transform_job *job, int64_t item) {
   int64_t first = 0, count = 0;
   group_range(job, item, &first, &count);
-  transform_filter_group(job->g, job->source, NULL, first, count,
+  transform_filter_group(job->g, job->source, NULL, first, count, false,
                          job->target);
 }
 
@@ -1009,6 +1020,8 @@ typedef struct tap_job {
   const lb_conv2d_geometry *g;
   tap_product product;
   const float *u, *v, *z; /* z is M's buffer, holding Z in the backward */
+  bool packed_u;          /* TAP_FORWARD of prepared filters, */
+  float *products;        /* with lb_sgemm_packed()'s scratch */
   float *out;
   float *dv; /* TAP_GRADIENTS: where dV goes, V's own buffer */
   int64_t columns;
@@ -1022,8 +1035,14 @@ static void multiply_tap(const tap_job *job, int k) {
   const float *u = job->u + k * co * ci;
   switch (job->product) {
   case TAP_FORWARD:
-    lb_sgemm_serial(false, false, co, t, ci, 1.0f, u, ci, job->v + k * ci * t,
-                    t, job->beta, job->out + k * co * t, t);
+    if (job->packed_u) /* it overwrites M: beta 1 is only asked on zeros */
+      lb_sgemm_packed(job->u + k * lb_packed_floats(co, ci), ci, 0, co,
+                      job->v + k * ci * t, t, t, job->out + k * co * t, t,
+                      job->products);
+    else
+      lb_sgemm_serial(false, false, co, t, ci, 1.0f, u, ci,
+                      job->v + k * ci * t, t, job->beta,
+                      job->out + k * co * t, t);
     break;
   case TAP_FILTER_GRADIENT:
     lb_sgemm_serial(false, true, co, ci, t, 1.0f, job->z + k * co * t, t,
@@ -1129,6 +1148,8 @@ typedef struct winograd_call {
   const lb_conv2d_geometry *g;
   const float *input, *bias, *grad_output;
   const float *u; /* the transformed filters (the forward's) */
+  bool packed_u;  /* u is prepared: each U_k packed (gemm_packed.h) */
+  float *products; /* with packed_u: lb_sgemm_packed()'s scratch */
   float *output, *grad_input, *workspace;
   float *slots; /* the ranges' V and M (see slot_buffers()) */
   int32_t ranges;
@@ -1204,7 +1225,8 @@ static void forward_block(const winograd_call *call, int64_t first,
   transform_patches(g, call->input + first * g->in_channels * plane_size(g),
                     images, b.v, split);
   multiply_taps((tap_job){.g = g, .product = TAP_FORWARD, .u = call->u,
-                          .v = b.v, .out = b.m,
+                          .packed_u = call->packed_u,
+                          .products = call->products, .v = b.v, .out = b.m,
                           .columns = images * tiles_per_image(g),
                           .beta = m_is_zero ? 1.0f : 0.0f},
                 split);
@@ -1273,12 +1295,14 @@ void lb_winograd_forward(const lb_conv2d_geometry *g, const float *input,
 /* ---- forward of prepared filters, a range of images at a time ------------ */
 
 int64_t lb_winograd_prepared_floats(const lb_conv2d_geometry *g) {
-  return filter_floats(g);
+  return TILE_TAPS * lb_packed_floats(g->out_channels, g->in_channels);
 }
 
-/* One slot, V and M only: U is the prepared filters, and no gradient. */
+/* One slot, V and M, then the products' scratch (lb_sgemm_packed()): U
+ * is the prepared filters, and no gradient. */
 size_t lb_winograd_images_workspace_bytes(const lb_conv2d_geometry *g) {
-  return (size_t)slot_floats(g) * sizeof(float);
+  int64_t floats = slot_floats(g) + lb_sgemm_packed_scratch_floats();
+  return (size_t)floats * sizeof(float);
 }
 
 /* The filters of output channels [first, end) are consecutive: filter
@@ -1290,7 +1314,14 @@ void lb_winograd_prepare(const lb_conv2d_geometry *g, const float *weight,
   for (int64_t at = from; at < to; at += FILTER_GROUP)
     transform_filter_group(g, weight, scale, at,
                            to - at < FILTER_GROUP ? to - at : FILTER_GROUP,
-                           prepared);
+                           true, prepared);
+  /* The range with the last channel also clears the last panel's rows
+   * past it, which the products compute and drop. */
+  int64_t tap = lb_packed_floats(g->out_channels, g->in_channels);
+  if (end == g->out_channels)
+    for (int k = 0; k < TILE_TAPS; k++)
+      lb_packed_clear_padding(g->out_channels, g->in_channels,
+                              prepared + k * tap);
 }
 
 void lb_winograd_forward_images(const lb_conv2d_geometry *g,
@@ -1300,6 +1331,8 @@ void lb_winograd_forward_images(const lb_conv2d_geometry *g,
                                 int64_t count,
                                 const lb_conv2d_epilogue *after) {
   winograd_call call = {.g = g, .input = input, .bias = bias, .u = prepared,
+                        .packed_u = true,
+                        .products = workspace + slot_floats(g),
                         .output = output, .workspace = workspace,
                         .slots = workspace, .ranges = 0, .split = false,
                         .after = after};

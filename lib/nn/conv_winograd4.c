@@ -53,6 +53,7 @@
 #include "conv_winograd4.h"
 
 #include "../core/core_internal.h"
+#include "../core/gemm_packed.h"
 #include "../core/vector_kernel.h"
 
 #include <string.h>
@@ -134,10 +135,11 @@ static block_shape batch_blocks(const lb_conv2d_geometry *g) {
 }
 
 /* A workspace: V [36, Ci, N] and M [36, Co, N], N a block's columns, then
- * per thread the padded planes of a block's images and a tile's scratch.
- * A range has one thread; the split by channels one per part. */
+ * per thread the padded planes of a block's images, a tile's scratch and
+ * the products' (lb_sgemm_packed()). A range has one thread; the split by
+ * channels one per part. */
 typedef struct workspace_parts {
-  float *v, *m, *padded, *tile;
+  float *v, *m, *padded, *tile, *products;
 } workspace_parts;
 
 static int64_t v_floats(const lb_conv2d_geometry *g, block_shape shape) {
@@ -150,7 +152,8 @@ static int64_t m_floats(const lb_conv2d_geometry *g, block_shape shape) {
 
 static int64_t thread_scratch_floats(const lb_conv2d_geometry *g,
                                      block_shape shape) {
-  return shape.images * (padded_floats(g) + TILE_SCRATCH);
+  return shape.images * (padded_floats(g) + TILE_SCRATCH) +
+         lb_sgemm_packed_scratch_floats();
 }
 
 /* The parts of `workspace` that thread `thread` uses. */
@@ -159,8 +162,9 @@ static workspace_parts parts_of(const lb_conv2d_geometry *g,
                                 int32_t thread) {
   float *padded = workspace + v_floats(g, shape) + m_floats(g, shape) +
                   thread * thread_scratch_floats(g, shape);
+  float *tile = padded + shape.images * padded_floats(g);
   workspace_parts parts = {workspace, workspace + v_floats(g, shape), padded,
-                           padded + shape.images * padded_floats(g)};
+                           tile, tile + shape.images * TILE_SCRATCH};
   return parts;
 }
 
@@ -171,8 +175,13 @@ static size_t workspace_bytes(const lb_conv2d_geometry *g, block_shape shape,
   return (size_t)floats * sizeof(float);
 }
 
+/* Floats of one tap's U_k [Co, Ci], packed for lb_sgemm_packed(). */
+static int64_t tap_floats(const lb_conv2d_geometry *g) {
+  return lb_packed_floats(g->out_channels, g->in_channels);
+}
+
 int64_t lb_winograd4_prepared_floats(const lb_conv2d_geometry *g) {
-  return TILE_TAPS * g->out_channels * g->in_channels;
+  return TILE_TAPS * tap_floats(g);
 }
 
 size_t lb_winograd4_images_workspace_bytes(const lb_conv2d_geometry *g) {
@@ -215,11 +224,11 @@ static void transform_filters(float g[9][FILTER_GROUP], int64_t n,
 
 /* The n filters from filter `first` of weight [Co, Ci, 3, 3] (filter
  * o * Ci + i), each times its output channel's scale (scale NULL: 1),
- * into U [36, Co, Ci]. */
+ * into U [36, Co, Ci], each tap's U_k packed (gemm_packed.h). */
 static void prepare_group(const lb_conv2d_geometry *g, const float *weight,
                           const float *scale, int64_t first, int64_t n,
                           float *prepared) {
-  int64_t filters = g->out_channels * g->in_channels;
+  int64_t ci = g->in_channels;
   float taps[9][FILTER_GROUP], u[TILE_TAPS][FILTER_GROUP];
   for (int64_t f = 0; f < n; f++) {
     const float *filter = weight + (first + f) * 9;
@@ -228,8 +237,11 @@ static void prepare_group(const lb_conv2d_geometry *g, const float *weight,
       taps[t][f] = filter[t] * by;
   }
   transform_filters(taps, n, u);
-  for (int k = 0; k < TILE_TAPS; k++)
-    memcpy(prepared + k * filters + first, u[k], (size_t)n * sizeof(float));
+  for (int k = 0; k < TILE_TAPS; k++) {
+    float *tap = prepared + k * tap_floats(g);
+    for (int64_t f = 0; f < n; f++)
+      tap[lb_packed_index((first + f) / ci, (first + f) % ci, ci)] = u[k][f];
+  }
 }
 
 void lb_winograd4_prepare(const lb_conv2d_geometry *g, const float *weight,
@@ -239,6 +251,12 @@ void lb_winograd4_prepare(const lb_conv2d_geometry *g, const float *weight,
   for (int64_t at = from; at < to; at += FILTER_GROUP)
     prepare_group(g, weight, scale, at,
                   to - at < FILTER_GROUP ? to - at : FILTER_GROUP, prepared);
+  /* The range with the last channel also clears the last panel's rows
+   * past it, which the products compute and drop. */
+  if (end == g->out_channels)
+    for (int k = 0; k < TILE_TAPS; k++)
+      lb_packed_clear_padding(g->out_channels, g->in_channels,
+                              prepared + k * tap_floats(g));
 }
 
 /* ---- the 1-D transforms -------------------------------------------------- */
@@ -441,9 +459,9 @@ static void multiply_block(const lb_conv2d_geometry *g, block_shape shape,
                            int64_t end, workspace_parts parts) {
   int64_t ci = g->in_channels, co = g->out_channels, n = shape.columns;
   for (int k = 0; k < TILE_TAPS; k++)
-    lb_sgemm_serial(false, false, end - first, columns, ci, 1.0f,
-                    u + k * co * ci + first * ci, ci, parts.v + k * ci * n, n,
-                    0.0f, parts.m + (k * co + first) * n, n);
+    lb_sgemm_packed(u + k * tap_floats(g), ci, first, end,
+                    parts.v + k * ci * n, n, columns, parts.m + k * co * n, n,
+                    parts.products);
 }
 
 /* Output channel `channel` of the block's `images` images from image

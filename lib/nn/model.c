@@ -656,10 +656,14 @@ static void lay_out_prepared(lb_model_conv *c, const lb_model_bn *n,
   layout->channels_floats = max_i64(layout->channels_floats, channels);
 }
 
+static bool prepared_weights_hold(lb_model *m);
+
 /* Makes the prepared block big enough for the planned shape and `ranges`
  * ranges, and lays it out: every convolution's prepared weights, then a
  * workspace per range (where the late layers' splits by channels find
- * theirs, after the ranges are done). */
+ * theirs, after the ranges are done). A larger block takes the prepared
+ * weights along when they still hold (more images or threads need only
+ * more workspace; the weights' layout follows from the algorithms). */
 static lb_status prepare_block(lb_model *m, int32_t ranges) {
   prepared_layout count = {NULL, 0, 0, ranges, 0};
   for_each_conv(m, lay_out_prepared, &count);
@@ -675,10 +679,13 @@ static lb_status prepare_block(lb_model *m, int32_t ranges) {
     float *block = lb_alloc_aligned(bytes);
     if (!block)
       return LB_ENOMEM;
+    if (m->prepared && prepared_weights_hold(m))
+      memcpy(block, m->prepared, (size_t)count.floats * sizeof(float));
+    else
+      m->prepared_version = 0;
     lb_free_aligned(m->prepared);
     m->prepared = block;
     m->prepared_bytes = bytes;
-    m->prepared_version = 0;
   }
   prepared_layout layout = {m->prepared, 0, 0, ranges, 0};
   for_each_conv(m, lay_out_prepared, &layout);
