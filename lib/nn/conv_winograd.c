@@ -1214,7 +1214,8 @@ static int64_t block_images(const winograd_call *call, int64_t first,
  * products then add into it, beta 1, and OpenBLAS skips the pass that would
  * zero it for beta 0: 13% of a width-16 inference profile, M having left
  * the cache since the last block read it); with clear_m the output
- * transform leaves it zero for the next block. */
+ * transform leaves it zero for the next block. Packed filters' products
+ * (lb_sgemm_packed()) overwrite M and need neither. */
 static void forward_block(const winograd_call *call, int64_t first,
                           int64_t images, int32_t slot, bool m_is_zero,
                           bool clear_m) {
@@ -1232,7 +1233,7 @@ static void forward_block(const winograd_call *call, int64_t first,
                 split);
   write_outputs(g, b.m, images, call->bias,
                 call->output + first * g->out_channels * plane_size(g),
-                split, clear_m);
+                split, clear_m && !call->packed_u);
 }
 
 /* The output of images [begin, end) with workspace slot `slot`. */

@@ -35,7 +35,8 @@ void lb_winograd_backward(const lb_conv2d_geometry *g, const float *input,
 /* As lb_conv2d_prepared_floats(), lb_conv2d_images_workspace_bytes(),
  * lb_conv2d_prepare() and lb_conv2d_forward_images(), for a geometry it
  * applies to: the prepared filters are the transformed ones, U [16, Co,
- * Ci]. */
+ * Ci], each tap's packed for lb_sgemm_packed() (lib/core/gemm_packed.h),
+ * whose products sum each output alike whatever the block. */
 int64_t lb_winograd_prepared_floats(const lb_conv2d_geometry *g);
 size_t lb_winograd_images_workspace_bytes(const lb_conv2d_geometry *g);
 void lb_winograd_prepare(const lb_conv2d_geometry *g, const float *weight,

@@ -31,14 +31,15 @@
  *  2. tile by tile, B^T along the patch's rows then down its columns, each
  *     step one loop across the block's images (the padded planes hold the
  *     images side by side, pixel by pixel), into V's rows;
- *  3. the 36 products, on this thread (lb_sgemm_serial());
+ *  3. the 36 products, on this thread (lb_sgemm_packed(): U is prepared
+ *     in its panels);
  *  4. per output channel, tile by tile: A^T down M's columns, then along
  *     the rows, plus the bias, across the images, then the 4x4 tile of
  *     each image into its output plane.
  * The transforms of each tile do the same arithmetic whatever the block
- * and the range; the products' bits may depend on how many columns a block
- * has (OpenBLAS picks kernels by size), so the same thread count gives the
- * same bits, as for F(2x2).
+ * and the range, and so do the products (each output summed down the
+ * channels one multiply-add at a time, whatever the block's rows and
+ * columns): the bits do not depend on the ranges or the blocks.
  *
  * lb_winograd4_forward_channels() takes the whole batch in the blocks one
  * thread would cut, each block in two jobs over the pool: step 2 split by
@@ -47,8 +48,8 @@
  * part's rows of the 36 products, into the shared M, then its channels'
  * output planes and the epilogue on them). For small images, whose blocks
  * need more images than a range's share of the batch: each thread then
- * reads only its share of U. Its bits depend on the number of parts
- * (OpenBLAS may round a product of fewer rows otherwise).
+ * reads only its share of U. Its bits are those of one range, on any
+ * number of parts.
  */
 #include "conv_winograd4.h"
 
@@ -453,7 +454,7 @@ static void transform_block(const lb_conv2d_geometry *g, block_shape shape,
 }
 
 /* M's rows of output channels [first, end): the 36 products of the
- * block's `columns` columns, on this thread (lb_sgemm_serial()). */
+ * block's `columns` columns, on this thread (lb_sgemm_packed()). */
 static void multiply_block(const lb_conv2d_geometry *g, block_shape shape,
                            const float *u, int64_t columns, int64_t first,
                            int64_t end, workspace_parts parts) {
@@ -520,9 +521,10 @@ void lb_winograd4_forward_images(const lb_conv2d_geometry *g,
 
 /* ---- the whole batch, split by channels ---------------------------------- */
 
-/* Output channels go to the parts in groups of this many, so that no part
- * but the last ends in a ragged edge of OpenBLAS's micro-kernel. */
-#define CHANNEL_GRAIN 8
+/* Output channels go to the parts in groups of this many, so that each
+ * part's rows start at a panel of the packed filters (a part starting
+ * inside one would compute that panel's other rows too). */
+#define CHANNEL_GRAIN LB_PACKED_ROWS
 
 /* A range of `ranges` goes in blocks of range_blocks(), and of no more
  * images than it has. */

@@ -21,7 +21,8 @@
 
 /* As lb_conv2d_prepared_floats(), lb_conv2d_images_workspace_bytes(),
  * lb_conv2d_prepare() and lb_conv2d_forward_images() (see conv2d.h): the
- * prepared filters are the transformed ones, U [36, Co, Ci]. */
+ * prepared filters are the transformed ones, U [36, Co, Ci], each tap's
+ * packed for lb_sgemm_packed() (lib/core/gemm_packed.h). */
 int64_t lb_winograd4_prepared_floats(const lb_conv2d_geometry *g);
 size_t lb_winograd4_images_workspace_bytes(const lb_conv2d_geometry *g);
 void lb_winograd4_prepare(const lb_conv2d_geometry *g, const float *weight,
