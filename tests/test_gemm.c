@@ -133,7 +133,8 @@ static const packed_case packed_cases[] = {
     {7, 5, 0},      /* no depth: zeros */
 };
 
-/* Guard floats around C's rows: nothing may be written there. */
+/* Guard floats around C's rows, and a guard row after the last: nothing
+ * may be written there. */
 #define C_MARGIN 5
 #define UNTOUCHED -7.0f
 
@@ -158,7 +159,7 @@ static packed_run packed_run_of(packed_case dims, uint64_t seed) {
       run.packed[lb_packed_index(r, d, dims.depth)] =
           run.a[r * dims.depth + d];
   lb_packed_clear_padding(dims.rows, dims.depth, run.packed);
-  run.c = malloc((size_t)(dims.rows * run.ldc) * sizeof(float));
+  run.c = malloc((size_t)((dims.rows + 1) * run.ldc) * sizeof(float));
   assert_non_null(run.c);
   /* Exactly as many floats as asked for, wherever malloc puts them: the
    * product aligns its use of them inside (the sanitizer build checks). */
@@ -177,8 +178,17 @@ static void free_packed_run(packed_run *run) {
 }
 
 static void fill_untouched(packed_run *run) {
-  for (int64_t i = 0; i < run->dims.rows * run->ldc; i++)
+  for (int64_t i = 0; i < (run->dims.rows + 1) * run->ldc; i++)
     run->c[i] = UNTOUCHED;
+}
+
+/* Whether C's rows [first, end) are as fill_untouched() left them. */
+static bool rows_untouched(const packed_run *run, int64_t first,
+                           int64_t end) {
+  for (int64_t i = first * run->ldc; i < end * run->ldc; i++)
+    if (run->c[i] != UNTOUCHED)
+      return false;
+  return true;
 }
 
 /* Rows [first, end) of the product, columns [column, column + columns),
@@ -194,6 +204,7 @@ static void check_packed_against_doubles(packed_case dims) {
   packed_run run = packed_run_of(dims, 11);
   fill_untouched(&run);
   packed_product(&run, 0, dims.rows, 0, dims.columns);
+  assert_true(rows_untouched(&run, dims.rows, dims.rows + 1));
   for (int64_t r = 0; r < dims.rows; r++)
     for (int64_t j = -C_MARGIN; j < dims.columns + C_MARGIN; j++) {
       float got = run.c[r * run.ldc + C_MARGIN + j];
@@ -222,27 +233,29 @@ static void check_packed_against_doubles(packed_case dims) {
 }
 
 /* The whole product, then again in row ranges that cut panels and in
- * column blocks that cut the kernel's 16 columns: the same bits, and
- * rows outside a range left alone. */
+ * column blocks that cut the kernel's 16 columns: the same bits, and the
+ * rows on either side of a range (and after C's last) left alone. */
 static void check_packed_pieces_give_same_bits(packed_case dims) {
   packed_run run = packed_run_of(dims, 21);
   fill_untouched(&run);
   packed_product(&run, 0, dims.rows, 0, dims.columns);
-  size_t bytes = (size_t)(dims.rows * run.ldc) * sizeof(float);
-  float *whole = malloc(bytes);
+  size_t row_bytes = (size_t)run.ldc * sizeof(float);
+  size_t bytes = (size_t)dims.rows * row_bytes;
+  float *whole = malloc(bytes > 0 ? bytes : 1);
   assert_non_null(whole);
   memcpy(whole, run.c, bytes);
 
-  fill_untouched(&run);
-  int64_t cut = dims.rows / 3 + 1;
-  if (cut < dims.rows) {
-    packed_product(&run, cut, dims.rows, 0, dims.columns);
-    for (int64_t i = 0; i < cut * run.ldc; i++)
-      assert_true(run.c[i] == UNTOUCHED);
+  int64_t cut = dims.rows / 3 + 1 < dims.rows ? dims.rows / 3 + 1 : dims.rows;
+  const int64_t ranges[2][2] = {{0, cut}, {cut, dims.rows}};
+  for (int i = 0; i < 2; i++) {
+    int64_t first = ranges[i][0], end = ranges[i][1];
+    fill_untouched(&run);
+    packed_product(&run, first, end, 0, dims.columns);
+    assert_true(rows_untouched(&run, 0, first));
+    assert_true(rows_untouched(&run, end, dims.rows + 1));
+    assert_memory_equal(run.c + first * run.ldc, whole + first * run.ldc,
+                        (size_t)(end - first) * row_bytes);
   }
-  packed_product(&run, 0, cut < dims.rows ? cut : dims.rows, 0,
-                 dims.columns);
-  assert_memory_equal(run.c, whole, bytes);
 
   fill_untouched(&run);
   for (int64_t j = 0; j < dims.columns; j += 7)

@@ -995,7 +995,6 @@ static void test_predict_prepares_again_after_parameters_change(
   /* layer3.0's second convolution, 16 channels at stride 1, is the one
    * whose algorithm the image size changes (unless LOSSBAL_CONV says). */
   lb_conv2d_algorithm at_2x2 = m->blocks[4].conv[1].algorithm;
-  bytes = m->prepared_bytes;
   bool kept = predict_kept_scribble(m, &larger);
   lb_conv2d_algorithm at_3x3 = m->blocks[4].conv[1].algorithm;
   assert_int_equal(kept, at_3x3 == at_2x2);
@@ -1010,6 +1009,41 @@ static void test_predict_prepares_again_after_parameters_change(
 done:
   lb_model_free(m);
   lb_model_free(other);
+  free(s.x);
+  assert_int_equal(lb_set_num_threads(threads), LB_OK);
+}
+
+/* A block grown for more images takes the prepared weights along (the
+ * test above sees them kept): the larger batch's predictions, with no
+ * preparing in between, still match the evaluation forward, which a short
+ * or misplaced copy of the weights would not. */
+static void test_predict_carries_prepared_weights_into_a_larger_block(
+    void **state) {
+  (void)state;
+  small_setup s = small();
+  int32_t threads = lb_get_num_threads();
+  assert_int_equal(lb_set_num_threads(2), LB_OK);
+  lb_model *m = create(s.cfg, 7);
+  float logits[64], want[64];
+  assert_int_equal(lb_model_predict(m, s.x, s.batch, s.h, s.w, logits),
+                   LB_OK);
+  small_setup eight = s;
+  eight.batch = 8;
+  eight.x = random_input(eight.batch * 3 * 8 * 8, 10);
+  size_t bytes = m->prepared_bytes;
+  assert_int_equal(
+      lb_model_predict(m, eight.x, eight.batch, eight.h, eight.w, logits),
+      LB_OK);
+  if (expect_ranges(eight.batch))
+    assert_true(m->prepared_bytes > bytes);
+  eval_logits(m, &eight, want);
+  size_t cells = (size_t)(eight.batch * eight.cfg.num_classes);
+  assert_true(cells <= 64);
+  if (relative_gap(logits, want, cells) > 1e-5)
+    fail_msg("predict in the grown block deviates from the eval forward by "
+             "%.3g", relative_gap(logits, want, cells));
+  free(eight.x);
+  lb_model_free(m);
   free(s.x);
   assert_int_equal(lb_set_num_threads(threads), LB_OK);
 }
@@ -1349,6 +1383,8 @@ int main(void) {
       cmocka_unit_test(test_predict_by_ranges_memory),
       cmocka_unit_test(test_predict_by_ranges_repeats),
       cmocka_unit_test(test_predict_prepares_again_after_parameters_change),
+      cmocka_unit_test(
+          test_predict_carries_prepared_weights_into_a_larger_block),
       cmocka_unit_test(test_predict_profile_by_ranges_counts_every_layer),
       cmocka_unit_test(test_profile_counts_every_layer),
       cmocka_unit_test(test_profile_bad_arguments),

@@ -116,12 +116,10 @@ static void kernel_fma_full(const kernel_block *k) {
                          : _mm256_setzero_ps();
   }
   FMA_SUMS_FROM(start);
-  const float *panel = k->panel, *b = k->b;
   for (int64_t d = 0; d < k->depth; d++) {
-    __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-    FMA_STEP(panel, b0, b1);
-    b += ldb;
-    panel += LB_PACKED_ROWS;
+    const float *row = k->b + d * ldb; /* no pointer past B's last row */
+    __m256 b0 = _mm256_loadu_ps(row), b1 = _mm256_loadu_ps(row + 8);
+    FMA_STEP(k->panel + d * LB_PACKED_ROWS, b0, b1);
   }
   _mm256_storeu_ps(c, c00);
   _mm256_storeu_ps(c + 8, c01);
@@ -153,29 +151,33 @@ LB_FMA_TARGET
 static void kernel_fma_edge(const kernel_block *k) {
   __m256i low = lanes_below(k->columns < 8 ? k->columns : 8);
   __m256i high = lanes_below(k->columns > 8 ? k->columns - 8 : 0);
+  bool two = k->columns > 8; /* else no pointer past the columns is formed */
   __m256 start[LB_PACKED_ROWS][2];
   for (int64_t r = 0; r < LB_PACKED_ROWS; r++) {
-    bool kept = k->add && r >= k->skip && r < k->skip + k->rows;
+    start[r][0] = start[r][1] = _mm256_setzero_ps();
+    if (!k->add || r < k->skip || r >= k->skip + k->rows)
+      continue;
     const float *c = k->c + (r - k->skip) * k->ldc;
-    start[r][0] = kept ? _mm256_maskload_ps(c, low) : _mm256_setzero_ps();
-    start[r][1] = kept ? _mm256_maskload_ps(c + 8, high)
-                       : _mm256_setzero_ps();
+    start[r][0] = _mm256_maskload_ps(c, low);
+    if (two)
+      start[r][1] = _mm256_maskload_ps(c + 8, high);
   }
   FMA_SUMS_FROM(start);
-  const float *panel = k->panel, *b = k->b;
+  __m256 b1 = _mm256_setzero_ps();
   for (int64_t d = 0; d < k->depth; d++) {
-    __m256 b0 = _mm256_maskload_ps(b, low);
-    __m256 b1 = _mm256_maskload_ps(b + 8, high);
-    FMA_STEP(panel, b0, b1);
-    b += k->ldb;
-    panel += LB_PACKED_ROWS;
+    const float *row = k->b + d * k->ldb;
+    __m256 b0 = _mm256_maskload_ps(row, low);
+    if (two)
+      b1 = _mm256_maskload_ps(row + 8, high);
+    FMA_STEP(k->panel + d * LB_PACKED_ROWS, b0, b1);
   }
   __m256 sums[LB_PACKED_ROWS][2] = {{c00, c01}, {c10, c11}, {c20, c21},
                                     {c30, c31}, {c40, c41}, {c50, c51}};
   for (int64_t r = 0; r < k->rows; r++) {
     float *c = k->c + r * k->ldc;
     _mm256_maskstore_ps(c, low, sums[k->skip + r][0]);
-    _mm256_maskstore_ps(c + 8, high, sums[k->skip + r][1]);
+    if (two)
+      _mm256_maskstore_ps(c + 8, high, sums[k->skip + r][1]);
   }
 }
 

@@ -1319,7 +1319,7 @@ void lb_winograd_prepare(const lb_conv2d_geometry *g, const float *weight,
   /* The range with the last channel also clears the last panel's rows
    * past it, which the products compute and drop. */
   int64_t tap = lb_packed_floats(g->out_channels, g->in_channels);
-  if (end == g->out_channels)
+  if (first < end && end == g->out_channels) /* one range of them */
     for (int k = 0; k < TILE_TAPS; k++)
       lb_packed_clear_padding(g->out_channels, g->in_channels,
                               prepared + k * tap);

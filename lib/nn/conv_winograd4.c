@@ -254,7 +254,7 @@ void lb_winograd4_prepare(const lb_conv2d_geometry *g, const float *weight,
                   to - at < FILTER_GROUP ? to - at : FILTER_GROUP, prepared);
   /* The range with the last channel also clears the last panel's rows
    * past it, which the products compute and drop. */
-  if (end == g->out_channels)
+  if (first < end && end == g->out_channels) /* one range of them */
     for (int k = 0; k < TILE_TAPS; k++)
       lb_packed_clear_padding(g->out_channels, g->in_channels,
                               prepared + k * tap_floats(g));
