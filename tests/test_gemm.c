@@ -130,6 +130,7 @@ static const packed_case packed_cases[] = {
     {6, 16, 1},   {1, 1, 1},    {7, 17, 5},     {12, 32, 64},
     {5, 3, 9},    {16, 294, 16}, {64, 33, 128}, {13, 40, 300},
     {20, 150, 260}, /* more than one block of B's depth and columns */
+    {100, 150, 260}, /* the same with B packed (16 panels or more) */
     {7, 5, 0},      /* no depth: zeros */
 };
 
