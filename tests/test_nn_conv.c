@@ -1626,8 +1626,11 @@ static lb_conv2d_algorithm expected_algorithm(lb_conv2d_algorithm shape) {
 }
 
 /* F(4x4, 3x3) for images up to 28x28 that its 4-pixel tiles cover as
- * tightly as 2-pixel ones, F(2x2, 3x3) for larger or loosely covered ones
- * (32x32, 14x14, 9x9), GEMM for strided layers and few channels. */
+ * tightly as 2-pixel ones, and from 64 channels on those they cover more
+ * loosely with fewer multiplications all the same (14x14: 9 x 16 x 16
+ * against 16 x 14 x 14; 9x8); F(2x2, 3x3) for larger images, for those
+ * with fewer channels, where the two tie (6x6, 5x5) and on 2x2 (one 4x4
+ * tile); GEMM for strided layers and few channels. */
 static void test_prepared_forward_algorithm_follows_the_image_size(
     void **state) {
   (void)state;
@@ -1639,7 +1642,12 @@ static void test_prepared_forward_algorithm_follows_the_image_size(
       {{4, 16, 7, 7, 16, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4},
       {{4, 32, 12, 11, 32, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4},
       {{4, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD},
+      {{4, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4},
       {{4, 32, 9, 8, 32, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD},
+      {{4, 64, 9, 8, 64, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4},
+      {{4, 64, 6, 6, 64, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD},
+      {{4, 64, 5, 5, 64, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD},
+      {{4, 64, 2, 2, 64, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD},
       {{4, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD_4X4},
       {{4, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, false}, LB_CONV2D_WINOGRAD},
       {{4, 16, 8, 8, 32, 3, 3, 2, 2, 1, 1, false}, LB_CONV2D_GEMM},

@@ -143,7 +143,7 @@ LB_API lb_status lb_model_forward(lb_model *m, const float *input,
  * another algorithm. (The block holds the 3x3 filters' Winograd
  * transforms, 16 floats for each 9, or 36 on those images, plus a
  * workspace per thread: for ResNet-18 on 1x28x28, batch 64, two threads,
- * 175 MB at width 64, whose weights take 45 MB, and 15 MB at width 16,
+ * 179 MB at width 64, whose weights take 45 MB, and 15 MB at width 16,
  * 2.8 MB.) If it cannot be allocated, the call goes layer by layer, each
  * layer on all the threads, which needs no memory beyond that of a forward
  * of the same shape, and still succeeds; so does a batch that does not
