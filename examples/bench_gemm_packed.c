@@ -128,11 +128,9 @@ static int make_operands(shape s, int taps, operands *x) {
   if (!x->a || !x->packed || !x->b || !x->c || !x->scratch)
     return -1;
   for (int t = 0; t < taps; t++) {
-    const float *a = x->a + t * s.rows * s.depth;
     float *packed = x->packed + t * x->packed_floats;
-    for (int64_t r = 0; r < s.rows; r++)
-      for (int64_t d = 0; d < s.depth; d++)
-        packed[lb_packed_index(r, d, s.depth)] = a[r * s.depth + d];
+    lb_packed_store(x->a + t * s.rows * s.depth, 0, s.rows * s.depth,
+                    s.depth, packed);
     lb_packed_clear_padding(s.rows, s.depth, packed);
   }
   return 0;

@@ -303,6 +303,39 @@ static void test_packed_padding_is_cleared(void **state) {
   free_packed_run(&run);
 }
 
+/* Elements stored in two runs that cut a row land where lb_packed_index()
+ * says; the padding of two matrices is cleared by the one non-empty range
+ * that ends at the last row, and by no other. */
+static void test_packed_store_and_padding_by_range(void **state) {
+  (void)state;
+  enum { ROWS = 13, DEPTH = 3, MATRICES = 2 };
+  int64_t floats = lb_packed_floats(ROWS, DEPTH);
+  float *a = random_matrix(ROWS * DEPTH, 41);
+  float *packed = malloc((size_t)(MATRICES * floats) * sizeof(float));
+  assert_non_null(packed);
+  for (int64_t i = 0; i < MATRICES * floats; i++)
+    packed[i] = NAN;
+  for (int m = 0; m < MATRICES; m++) {
+    lb_packed_store(a, 0, 20, DEPTH, packed + m * floats);
+    lb_packed_store(a + 20, 20, ROWS * DEPTH - 20, DEPTH,
+                    packed + m * floats);
+  }
+  lb_packed_clear_padding_by_range(0, 5, ROWS, DEPTH, MATRICES, packed);
+  lb_packed_clear_padding_by_range(ROWS, ROWS, ROWS, DEPTH, MATRICES,
+                                   packed);
+  assert_true(isnan(packed[lb_packed_index(ROWS, 0, DEPTH)]));
+  assert_true(isnan(packed[floats + lb_packed_index(17, 2, DEPTH)]));
+  lb_packed_clear_padding_by_range(5, ROWS, ROWS, DEPTH, MATRICES, packed);
+  for (int m = 0; m < MATRICES; m++)
+    for (int64_t r = 0; r < 18; r++)
+      for (int64_t d = 0; d < DEPTH; d++) {
+        float value = packed[m * floats + lb_packed_index(r, d, DEPTH)];
+        assert_true(value == (r < ROWS ? a[r * DEPTH + d] : 0.0f));
+      }
+  free(a);
+  free(packed);
+}
+
 int main(void) {
   /* Pool mode is chosen once, at the first product. */
   setenv("LOSSBAL_GEMM", "pool", 1);
@@ -313,6 +346,7 @@ int main(void) {
       cmocka_unit_test(test_packed_products_match_doubles),
       cmocka_unit_test(test_packed_pieces_give_the_same_bits),
       cmocka_unit_test(test_packed_padding_is_cleared),
+      cmocka_unit_test(test_packed_store_and_padding_by_range),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,6 +38,23 @@ void lb_packed_clear_padding(int64_t rows, int64_t depth, float *packed) {
       packed[lb_packed_index(row, d, depth)] = 0.0f;
 }
 
+void lb_packed_store(const float *values, int64_t first, int64_t count,
+                     int64_t depth, float *packed) {
+  for (int64_t e = 0; e < count; e++)
+    packed[lb_packed_index((first + e) / depth, (first + e) % depth,
+                           depth)] = values[e];
+}
+
+void lb_packed_clear_padding_by_range(int64_t first_row, int64_t end_row,
+                                      int64_t rows, int64_t depth,
+                                      int32_t matrices, float *packed) {
+  if (first_row >= end_row || end_row != rows)
+    return;
+  for (int32_t i = 0; i < matrices; i++)
+    lb_packed_clear_padding(rows, depth,
+                            packed + i * lb_packed_floats(rows, depth));
+}
+
 /* One kernel call: rows [skip, skip + rows) of a panel's block of C,
  * `columns` (at most 16) wide, over `depth` steps from `panel` and `b`,
  * into c (the first of those rows). With `add`, C holds the sums of the

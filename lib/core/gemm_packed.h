@@ -1,6 +1,7 @@
 /*
  * Products with a left factor packed once and used many times: the
- * prepared filters of lb_model_predict() (conv_winograd4.c).
+ * prepared Winograd filters of lb_model_predict() (conv_winograd4.c,
+ * conv_winograd.c).
  *
  *   C [rows, columns] = A [rows, depth] * B [depth, columns], row-major,
  *
@@ -39,6 +40,19 @@ static inline int64_t lb_packed_index(int64_t row, int64_t d, int64_t depth) {
 
 /* Zeroes the padding rows of the last panel (rows past `rows`). */
 void lb_packed_clear_padding(int64_t rows, int64_t depth, float *packed);
+
+/* Stores values[0, count) as A's elements [first, first + count) in A's
+ * row-major order (element e is A[e / depth][e % depth]). */
+void lb_packed_store(const float *values, int64_t first, int64_t count,
+                     int64_t depth, float *packed);
+
+/* For `matrices` packed A's laid end to end (lb_packed_floats() floats
+ * each) whose rows are prepared in ranges [first_row, end_row) on several
+ * threads, each range calling this: the one non-empty range that ends at
+ * the last row clears their padding, so no two threads write it. */
+void lb_packed_clear_padding_by_range(int64_t first_row, int64_t end_row,
+                                      int64_t rows, int64_t depth,
+                                      int32_t matrices, float *packed);
 
 /* The depth and the columns go in blocks: B's block (256 x 128 floats,
  * 128 KB, packed into the caller's scratch) stays in L2 while every

@@ -329,9 +329,7 @@ static void transform_filter_group(const lb_conv2d_geometry *g,
   if (packed) {
     int64_t tap = lb_packed_floats(g->out_channels, ci);
     for (int k = 0; k < TILE_TAPS; k++)
-      for (int64_t f = 0; f < count; f++)
-        prepared[k * tap + lb_packed_index((first + f) / ci, (first + f) % ci,
-                                           ci)] = taps[k][f];
+      lb_packed_store(taps[k], first, count, ci, prepared + k * tap);
     return;
   }
   for (int k = 0; k < TILE_TAPS; k++)
@@ -1316,13 +1314,10 @@ void lb_winograd_prepare(const lb_conv2d_geometry *g, const float *weight,
     transform_filter_group(g, weight, scale, at,
                            to - at < FILTER_GROUP ? to - at : FILTER_GROUP,
                            true, prepared);
-  /* The range with the last channel also clears the last panel's rows
-   * past it, which the products compute and drop. */
-  int64_t tap = lb_packed_floats(g->out_channels, g->in_channels);
-  if (first < end && end == g->out_channels) /* one range of them */
-    for (int k = 0; k < TILE_TAPS; k++)
-      lb_packed_clear_padding(g->out_channels, g->in_channels,
-                              prepared + k * tap);
+  /* The last panel's rows past the last channel, which the products
+   * compute and drop. */
+  lb_packed_clear_padding_by_range(first, end, g->out_channels,
+                                   g->in_channels, TILE_TAPS, prepared);
 }
 
 void lb_winograd_forward_images(const lb_conv2d_geometry *g,

@@ -229,7 +229,6 @@ static void transform_filters(float g[9][FILTER_GROUP], int64_t n,
 static void prepare_group(const lb_conv2d_geometry *g, const float *weight,
                           const float *scale, int64_t first, int64_t n,
                           float *prepared) {
-  int64_t ci = g->in_channels;
   float taps[9][FILTER_GROUP], u[TILE_TAPS][FILTER_GROUP];
   for (int64_t f = 0; f < n; f++) {
     const float *filter = weight + (first + f) * 9;
@@ -238,11 +237,9 @@ static void prepare_group(const lb_conv2d_geometry *g, const float *weight,
       taps[t][f] = filter[t] * by;
   }
   transform_filters(taps, n, u);
-  for (int k = 0; k < TILE_TAPS; k++) {
-    float *tap = prepared + k * tap_floats(g);
-    for (int64_t f = 0; f < n; f++)
-      tap[lb_packed_index((first + f) / ci, (first + f) % ci, ci)] = u[k][f];
-  }
+  for (int k = 0; k < TILE_TAPS; k++)
+    lb_packed_store(u[k], first, n, g->in_channels,
+                    prepared + k * tap_floats(g));
 }
 
 void lb_winograd4_prepare(const lb_conv2d_geometry *g, const float *weight,
@@ -252,12 +249,10 @@ void lb_winograd4_prepare(const lb_conv2d_geometry *g, const float *weight,
   for (int64_t at = from; at < to; at += FILTER_GROUP)
     prepare_group(g, weight, scale, at,
                   to - at < FILTER_GROUP ? to - at : FILTER_GROUP, prepared);
-  /* The range with the last channel also clears the last panel's rows
-   * past it, which the products compute and drop. */
-  if (first < end && end == g->out_channels) /* one range of them */
-    for (int k = 0; k < TILE_TAPS; k++)
-      lb_packed_clear_padding(g->out_channels, g->in_channels,
-                              prepared + k * tap_floats(g));
+  /* The last panel's rows past the last channel, which the products
+   * compute and drop. */
+  lb_packed_clear_padding_by_range(first, end, g->out_channels,
+                                   g->in_channels, TILE_TAPS, prepared);
 }
 
 /* ---- the 1-D transforms -------------------------------------------------- */
