@@ -22,6 +22,7 @@
  * thread (the process's CPU time would count OpenBLAS's idle threads
  * spinning too).
  */
+#include "bench_layer.h"
 #include "nn/conv2d.h"
 #include "nn/conv_winograd.h"
 
@@ -132,61 +133,18 @@ static int parse_options(int argc, char **argv, options *o) {
 
 /* ---- one layer ----------------------------------------------------------- */
 
-typedef struct layer {
-  lb_conv2d_geometry g;
-  float *input, *weight, *output, *grad_output, *grad_input, *grad_weight;
-  float *workspace;
-} layer;
-
-static float *random_floats(int64_t count, unsigned *state) {
-  float *a = malloc((size_t)count * sizeof(float));
-  if (!a)
-    return NULL;
-  for (int64_t i = 0; i < count; i++) {
-    *state = *state * 1664525u + 1013904223u;
-    a[i] = (float)(*state >> 8) / 16777216.0f - 0.5f;
-  }
-  return a;
-}
-
-static void free_layer(layer *l) {
-  free(l->input);
-  free(l->weight);
-  free(l->output);
-  free(l->grad_output);
-  free(l->grad_input);
-  free(l->grad_weight);
-  free(l->workspace);
-}
-
-static int make_layer(const shape *s, int64_t batch, layer *l) {
-  *l = (layer){0};
-  l->g = (lb_conv2d_geometry){.batch = batch, .in_channels = s->in_channels,
-                              .in_h = s->size, .in_w = s->size,
-                              .out_channels = s->out_channels, .kernel_h = 3,
-                              .kernel_w = 3, .stride_h = 1, .stride_w = 1,
-                              .pad_h = 1, .pad_w = 1};
-  if (lb_conv2d_geometry_validate(&l->g) != LB_OK)
+static int make_layer(const shape *s, int64_t batch, bench_layer *l) {
+  lb_conv2d_geometry g = {.batch = batch, .in_channels = s->in_channels,
+                          .in_h = s->size, .in_w = s->size,
+                          .out_channels = s->out_channels, .kernel_h = 3,
+                          .kernel_w = 3, .stride_h = 1, .stride_w = 1,
+                          .pad_h = 1, .pad_w = 1};
+  if (lb_conv2d_geometry_validate(&g) != LB_OK)
     return -1;
-  int64_t in = batch * s->in_channels * s->size * s->size;
-  int64_t out = batch * s->out_channels * s->size * s->size;
-  int64_t weights = s->out_channels * s->in_channels * 9;
-  size_t gemm = lb_conv2d_workspace_bytes(&l->g);
-  size_t winograd = lb_winograd_workspace_bytes(&l->g);
-  unsigned state = 12345u;
-  l->input = random_floats(in, &state);
-  l->weight = random_floats(weights, &state);
-  l->grad_output = random_floats(out, &state);
-  l->output = malloc((size_t)out * sizeof(float));
-  l->grad_input = malloc((size_t)in * sizeof(float));
-  l->grad_weight = malloc((size_t)weights * sizeof(float));
-  l->workspace = malloc(gemm > winograd ? gemm : winograd);
-  if (!l->input || !l->weight || !l->grad_output || !l->output ||
-      !l->grad_input || !l->grad_weight || !l->workspace) {
-    free_layer(l);
-    return -1;
-  }
-  return 0;
+  /* Room for either algorithm: both run on the same arrays. */
+  size_t gemm = lb_conv2d_workspace_bytes(&g);
+  size_t winograd = lb_winograd_workspace_bytes(&g);
+  return bench_make_layer(&g, gemm > winograd ? gemm : winograd, l);
 }
 
 /* ---- timing -------------------------------------------------------------- */
@@ -200,7 +158,7 @@ static double now_seconds(clockid_t clock) {
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static void run_once(layer *l, algorithm a, direction d) {
+static void run_once(bench_layer *l, algorithm a, direction d) {
   if (a == GEMM)
     setenv("LOSSBAL_CONV", "gemm", 1);
   else
@@ -219,7 +177,7 @@ static void run_once(layer *l, algorithm a, direction d) {
                        l->grad_input, l->grad_weight, NULL, l->workspace);
 }
 
-static double timed(layer *l, algorithm a, direction d, clockid_t clock) {
+static double timed(bench_layer *l, algorithm a, direction d, clockid_t clock) {
   double start = now_seconds(clock);
   run_once(l, a, d);
   return now_seconds(clock) - start;
@@ -243,7 +201,7 @@ static timing summarise(double *seconds, int reps) {
 
 /* Both algorithms in one direction, alternating, after one call of each
  * to warm the caches and the pool. */
-static void time_direction(layer *l, direction d, int reps, clockid_t clock,
+static void time_direction(bench_layer *l, direction d, int reps, clockid_t clock,
                            timing *winograd, timing *gemm) {
   static double w[MAX_REPS], m[MAX_REPS];
   run_once(l, WINOGRAD, d);
@@ -278,14 +236,14 @@ static void print_line(const shape *s, int32_t threads, const timing t[4]) {
 }
 
 static int bench_shape(const options *o, const shape *s, int32_t threads) {
-  layer l;
+  bench_layer l;
   if (make_layer(s, o->batch, &l))
     return -1;
   timing t[4];
   time_direction(&l, FORWARD, o->reps, o->clock, &t[0], &t[1]);
   time_direction(&l, BACKWARD, o->reps, o->clock, &t[2], &t[3]);
   print_line(s, threads, t);
-  free_layer(&l);
+  bench_free_layer(&l);
   return 0;
 }
 

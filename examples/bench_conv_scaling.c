@@ -24,6 +24,7 @@
  * layers, weighted by their counts. The library's layer kernels are
  * internal (lib/nn/conv2d.h), so this links the static library.
  */
+#include "bench_layer.h"
 #include "lossbal/lossbal.h"
 #include "nn/conv2d.h"
 
@@ -122,70 +123,24 @@ static network resnet_layers(const options *o) {
   return net;
 }
 
-/* ---- one layer's arrays -------------------------------------------------- */
-
-typedef struct layer {
-  lb_conv2d_geometry g;
-  float *input, *weight, *output, *grad_output, *grad_input, *grad_weight;
-  float *workspace;
-} layer;
-
-static float *random_floats(int64_t count, uint32_t *state) {
-  float *a = malloc((size_t)count * sizeof(float));
-  if (!a)
-    return NULL;
-  for (int64_t i = 0; i < count; i++) {
-    *state = *state * 1664525u + 1013904223u;
-    a[i] = (float)(*state >> 8) / 16777216.0f - 0.5f;
-  }
-  return a;
-}
-
-static void free_layer(layer *l) {
-  free(l->input);
-  free(l->weight);
-  free(l->output);
-  free(l->grad_output);
-  free(l->grad_input);
-  free(l->grad_weight);
-  free(l->workspace);
-  *l = (layer){.input = NULL};
-}
+/* ---- one layer ----------------------------------------------------------- */
 
 /* A layer of `batch` images, its workspace for the library's thread count
  * at the time of the call. */
-static int make_layer(const conv_shape *s, int64_t batch, layer *l) {
-  *l = (layer){.input = NULL};
-  l->g = (lb_conv2d_geometry){
+static int make_layer(const conv_shape *s, int64_t batch, bench_layer *l) {
+  lb_conv2d_geometry g = {
       .batch = batch, .in_channels = s->in_channels, .in_h = s->side,
       .in_w = s->side, .out_channels = s->out_channels,
       .kernel_h = s->kernel, .kernel_w = s->kernel, .stride_h = s->stride,
       .stride_w = s->stride, .pad_h = s->kernel / 2, .pad_w = s->kernel / 2};
-  if (lb_conv2d_geometry_validate(&l->g) != LB_OK)
+  if (lb_conv2d_geometry_validate(&g) != LB_OK)
     return -1;
-  int64_t in = batch * s->in_channels * s->side * s->side;
-  int64_t out = batch * s->out_channels * l->g.out_h * l->g.out_w;
-  int64_t weights = s->out_channels * s->in_channels * s->kernel * s->kernel;
-  uint32_t state = 12345u;
-  l->input = random_floats(in, &state);
-  l->weight = random_floats(weights, &state);
-  l->grad_output = random_floats(out, &state);
-  l->output = malloc((size_t)out * sizeof(float));
-  l->grad_input = malloc((size_t)in * sizeof(float));
-  l->grad_weight = malloc((size_t)weights * sizeof(float));
-  size_t workspace = lb_conv2d_workspace_bytes(&l->g);
-  l->workspace = malloc(workspace > 0 ? workspace : 1);
-  if (!l->input || !l->weight || !l->grad_output || !l->output ||
-      !l->grad_input || !l->grad_weight || !l->workspace) {
-    free_layer(l);
-    return -1;
-  }
-  return 0;
+  return bench_make_layer(&g, lb_conv2d_workspace_bytes(&g), l);
 }
 
 typedef enum direction { FORWARD, BACKWARD } direction;
 
-static void run_calls(layer *l, direction d, int calls) {
+static void run_calls(bench_layer *l, direction d, int calls) {
   for (int i = 0; i < calls; i++) {
     if (d == FORWARD)
       lb_conv2d_forward(&l->g, l->input, l->weight, NULL, l->output,
@@ -203,7 +158,7 @@ static void run_calls(layer *l, direction d, int calls) {
 typedef struct copies {
   pthread_barrier_t barrier;
   pthread_t helper[MAX_COPIES - 1];
-  layer copy[MAX_COPIES];
+  bench_layer copy[MAX_COPIES];
   int count, calls;
   direction dir;
   bool stop;
@@ -267,7 +222,7 @@ static double time_copies(copies *c, direction d, int calls) {
   return (seconds_now() - start) / calls;
 }
 
-static double time_layer(layer *l, direction d, int calls, int32_t threads) {
+static double time_layer(bench_layer *l, direction d, int calls, int32_t threads) {
   lb_set_num_threads(threads);
   double start = seconds_now();
   run_calls(l, d, calls);
@@ -335,7 +290,7 @@ static round_times network_times;
 
 static int bench_shape(const options *o, const conv_shape *s, copies *c) {
   lb_set_num_threads(o->threads);
-  layer batch_layer;
+  bench_layer batch_layer;
   if (make_layer(s, o->batch, &batch_layer))
     return -1;
   lb_set_num_threads(1);
@@ -369,8 +324,8 @@ static int bench_shape(const options *o, const conv_shape *s, copies *c) {
     print_line(name, s->count, d == FORWARD ? "fwd" : "bwd", &f);
   }
   for (int i = 0; i < made; i++)
-    free_layer(&c->copy[i]);
-  free_layer(&batch_layer);
+    bench_free_layer(&c->copy[i]);
+  bench_free_layer(&batch_layer);
   return status;
 }
 
@@ -380,12 +335,12 @@ static int bench_shape(const options *o, const conv_shape *s, copies *c) {
  * a core from the first figures. */
 static int settle(const options *o, const conv_shape *s) {
   lb_set_num_threads(o->threads);
-  layer l;
+  bench_layer l;
   if (make_layer(s, o->batch, &l))
     return -1;
   for (double start = seconds_now(); seconds_now() - start < 1.0;)
     run_calls(&l, FORWARD, 1);
-  free_layer(&l);
+  bench_free_layer(&l);
   return 0;
 }
 
