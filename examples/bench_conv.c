@@ -201,8 +201,8 @@ static timing summarise(double *seconds, int reps) {
 
 /* Both algorithms in one direction, alternating, after one call of each
  * to warm the caches and the pool. */
-static void time_direction(bench_layer *l, direction d, int reps, clockid_t clock,
-                           timing *winograd, timing *gemm) {
+static void time_direction(bench_layer *l, direction d, int reps,
+                           clockid_t clock, timing *winograd, timing *gemm) {
   static double w[MAX_REPS], m[MAX_REPS];
   run_once(l, WINOGRAD, d);
   run_once(l, GEMM, d);

@@ -151,7 +151,7 @@ static void run_calls(bench_layer *l, direction d, int calls) {
   }
 }
 
-/* ---- copies on threads of their own --------------------------------------- */
+/* ---- copies on threads of their own -------------------------------------- */
 
 /* Copy 0 runs on the calling thread, copy i on helper i - 1; a round starts
  * and ends at a barrier of all of them. */
@@ -222,7 +222,8 @@ static double time_copies(copies *c, direction d, int calls) {
   return (seconds_now() - start) / calls;
 }
 
-static double time_layer(bench_layer *l, direction d, int calls, int32_t threads) {
+static double time_layer(bench_layer *l, direction d, int calls,
+                         int32_t threads) {
   lb_set_num_threads(threads);
   double start = seconds_now();
   run_calls(l, d, calls);
