@@ -5,9 +5,10 @@
  *                      [--side N] [--batch B] [--threads N] [--rounds R]
  *                      [--calls C]
  *
- * The layers are those of the network's training step (small-input stem,
- * 1 input channel, N x N pixels, 28 by default), each shape once with the
- * number of times the network has it. Per shape and direction (forward,
+ * The layers are those of the network's training step on 1-channel images
+ * of N x N pixels (28 by default), always with the small-input stem (a 3x3
+ * convolution, no max pool), each shape once with the number of times the
+ * network has it. Per shape and direction (forward,
  * backward), each round times C calls of lb_conv2d_forward() or
  * lb_conv2d_backward() on the batch at one thread, C on N threads, and C
  * by N copies at once, each its own layer of B / N images on a thread of
@@ -56,6 +57,7 @@ typedef struct conv_shape {
 typedef struct network {
   conv_shape shape[MAX_LAYERS];
   int shapes;
+  bool too_many; /* more shapes than MAX_LAYERS: the network is cut short */
 } network;
 
 /* ---- the layers of a ResNet ---------------------------------------------- */
@@ -76,8 +78,11 @@ static void add_conv(network *net, int64_t in, int64_t out, int64_t side,
       return;
     }
   }
-  if (net->shapes < MAX_LAYERS)
-    net->shape[net->shapes++] = (conv_shape){in, out, side, kernel, stride, 1};
+  if (net->shapes == MAX_LAYERS) {
+    net->too_many = true;
+    return;
+  }
+  net->shape[net->shapes++] = (conv_shape){in, out, side, kernel, stride, 1};
 }
 
 /* As lib/nn/resnet.c builds them: the stride of a stage's first block on
@@ -103,7 +108,7 @@ static void bottleneck_block(network *net, int64_t in, int64_t planes,
 static network resnet_layers(const options *o) {
   static const int blocks18[4] = {2, 2, 2, 2}, blocks34[4] = {3, 4, 6, 3};
   const int *blocks = o->depth == 18 ? blocks18 : blocks34; /* 50: as 34 */
-  network net = {.shapes = 0};
+  network net = {.shapes = 0, .too_many = false};
   int64_t side = o->side, in = o->width;
   add_conv(&net, 1, o->width, side, 3, 1); /* the small-input stem */
   for (int stage = 0; stage < 4; stage++) {
@@ -406,6 +411,11 @@ int main(int argc, char **argv) {
     return 2;
   }
   network net = resnet_layers(&o);
+  if (net.too_many) {
+    fprintf(stderr, "bench_conv_scaling: the network has more than %d layer "
+                    "shapes\n", MAX_LAYERS);
+    return 1;
+  }
   static copies c;
   if (start_copies(&c, o.threads)) {
     fprintf(stderr, "bench_conv_scaling: cannot start the copies' threads\n");
