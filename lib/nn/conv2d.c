@@ -806,20 +806,19 @@ void lb_conv2d_finish_channel(const lb_conv2d_geometry *g,
  * In the network, ResNet-18 on 28x28 alternating call by call in one
  * process, F(4x4) on the 28x28 layers too was 1.02x to 1.06x faster at
  * width 16 and 1.02x at width 64 (the single-layer runs had the machine's
- * noise), and on the 14x14 ones too no faster. Since the products of
- * prepared filters run packed (lib/core/gemm_packed.h), the products
- * weigh more than the transforms: F(4x4) on the 14x14 layers too (tiles
- * covering 16x16, 2.94 multiplications per output and input channel
- * against F(2x2)'s 4) took ResNet-18 width 64 (128 channels there) 0.93
- * and 0.96 of the time on 1 and 2 threads, then 0.91 and 0.93 (15 rounds
- * of 3 calls each); at width 16 (32 channels) 1.00 and 0.96, then 0.98
- * and 0.96, and ResNet-50 width 16 (32 channels) 1.00 and 1.05 (15 to 21
- * rounds): where the tiles cover the
- * image more loosely, F(4x4) only from 64 channels, and only where its
- * tiles, 36 multiplications per 16 outputs, need fewer than F(2x2)'s, 16
- * per 4 (not on 2x2 images, one 4x4 tile, nor where the two tie, as on
- * 5x5 and 6x6). Up to 28 pixels: a block's V and M grow with the image
- * (8 images of 28x28 and 64 channels: 7 MB a range). */
+ * noise), and on the 14x14 ones too no faster. Since the products of prepared
+ * filters run packed (lib/core/gemm_packed.h), the products weigh more than the
+ * transforms: F(4x4) on the 14x14 layers too (tiles covering 16x16, 2.94
+ * multiplications per output and input channel against F(2x2)'s 4) took
+ * ResNet-18 width 64 (128 channels there) 0.93 and 0.96 of the time on 1 and 2
+ * threads, then 0.91 and 0.93 (15 rounds of 3 calls each); at width 16 (32
+ * channels) 1.00 and 0.96, then 0.98 and 0.96, and ResNet-50 width 16 (32
+ * channels) 1.00 and 1.05 (15 to 21 rounds): where the tiles cover the image
+ * more loosely, F(4x4) only from 64 channels, and only where its tiles, 36
+ * multiplications per 16 outputs, need fewer than F(2x2)'s, 16 per 4 (not on
+ * 2x2 images, one 4x4 tile, nor where the two tie, as on 5x5 and 6x6). Up to 28
+ * pixels: a block's V and M grow with the image (8 images of 28x28 and 64
+ * channels: 7 MB a range). */
 #define WINOGRAD_4X4_MAX_SIDE 28
 #define WINOGRAD_4X4_LOOSE_MIN_CHANNELS 64
 
