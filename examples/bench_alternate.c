@@ -33,6 +33,7 @@
  * threads share.
  */
 #include "lossbal/lossbal.h"
+#include "bench_stats.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -54,12 +55,6 @@ typedef struct options {
   int side_by_side; /* copies at once: 0, or threads[1] */
   int64_t copy_batch; /* images a call of each copy */
 } options;
-
-static double seconds_now(void) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
-}
 
 static int usage(const char *program) {
   fprintf(stderr,
@@ -191,16 +186,11 @@ static void use_setting(const options *o, int setting) {
 /* Seconds of `calls` calls in `setting`; negative on a failed call. */
 static double timed_calls(const options *o, run *r, int setting) {
   use_setting(o, setting);
-  double start = seconds_now();
+  double start = bench_seconds();
   for (int c = 0; c < o->calls; c++)
     if (one_call(o, r))
       return -1.0;
-  return seconds_now() - start;
-}
-
-static int by_value(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
+  return bench_seconds() - start;
 }
 
 static int setup(const options *o, run *r, int64_t batch) {
@@ -253,14 +243,14 @@ static double timed_side_by_side(const options *o, run *runs) {
   for (int i = 0; i < o->side_by_side; i++)
     tasks[i] = (copy_task){o, &runs[i], 0};
   lb_set_num_threads(1);
-  double start = seconds_now();
+  double start = bench_seconds();
   for (; started < o->side_by_side; started++)
     if (pthread_create(&threads[started], NULL, run_copy, &tasks[started]))
       break;
   run_copy(&tasks[0]);
   for (int i = 1; i < started; i++)
     pthread_join(threads[i], NULL);
-  double seconds = seconds_now() - start;
+  double seconds = bench_seconds() - start;
   for (int i = 0; i < started; i++)
     failed |= tasks[i].failed;
   return failed || started < o->side_by_side ? -1.0 : seconds;
@@ -276,7 +266,7 @@ static void free_run(run *r) {
 
 /* Sorts the per-round values and prints their median and quartiles. */
 static void print_spread(double *values, int rounds) {
-  qsort(values, (size_t)rounds, sizeof values[0], by_value);
+  qsort(values, (size_t)rounds, sizeof values[0], bench_compare_doubles);
   printf("%.3f (quartiles %.3f, %.3f", values[rounds / 2],
          values[rounds / 4], values[(3 * rounds) / 4]);
 }

@@ -23,6 +23,7 @@
  * spinning too).
  */
 #include "bench_layer.h"
+#include "bench_stats.h"
 #include "nn/conv2d.h"
 #include "nn/conv_winograd.h"
 
@@ -183,19 +184,12 @@ static double timed(bench_layer *l, algorithm a, direction d, clockid_t clock) {
   return now_seconds(clock) - start;
 }
 
-static int compare_doubles(const void *x, const void *y) {
-  double a = *(const double *)x, b = *(const double *)y;
-  return (a > b) - (a < b);
-}
-
 typedef struct timing {
   double best, median; /* milliseconds */
 } timing;
 
 static timing summarise(double *seconds, int reps) {
-  qsort(seconds, (size_t)reps, sizeof *seconds, compare_doubles);
-  double median = reps % 2 ? seconds[reps / 2]
-                           : 0.5 * (seconds[reps / 2 - 1] + seconds[reps / 2]);
+  double median = bench_median(seconds, reps); /* sorts them */
   return (timing){1e3 * seconds[0], 1e3 * median};
 }
 

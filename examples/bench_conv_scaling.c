@@ -26,6 +26,7 @@
  * internal (lib/nn/conv2d.h), so this links the static library.
  */
 #include "bench_layer.h"
+#include "bench_stats.h"
 #include "lossbal/lossbal.h"
 #include "nn/conv2d.h"
 
@@ -210,44 +211,26 @@ static void stop_copies(copies *c) {
   pthread_barrier_destroy(&c->barrier);
 }
 
-static double seconds_now(void) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
-}
-
 /* Seconds a call of all the copies at once. */
 static double time_copies(copies *c, direction d, int calls) {
   c->dir = d;
   c->calls = calls;
-  double start = seconds_now();
+  double start = bench_seconds();
   pthread_barrier_wait(&c->barrier);
   run_calls(&c->copy[0], d, calls);
   pthread_barrier_wait(&c->barrier);
-  return (seconds_now() - start) / calls;
+  return (bench_seconds() - start) / calls;
 }
 
 static double time_layer(bench_layer *l, direction d, int calls,
                          int32_t threads) {
   lb_set_num_threads(threads);
-  double start = seconds_now();
+  double start = bench_seconds();
   run_calls(l, d, calls);
-  return (seconds_now() - start) / calls;
+  return (bench_seconds() - start) / calls;
 }
 
 /* ---- medians and printing ------------------------------------------------ */
-
-static int compare_doubles(const void *x, const void *y) {
-  double a = *(const double *)x, b = *(const double *)y;
-  return (a > b) - (a < b);
-}
-
-/* The median of `count` values (reordered). */
-static double median(double *values, int count) {
-  qsort(values, (size_t)count, sizeof *values, compare_doubles);
-  return count % 2 ? values[count / 2]
-                   : 0.5 * (values[count / 2 - 1] + values[count / 2]);
-}
 
 /* One line's figures: median seconds a call and median per-round ratios. */
 typedef struct figures {
@@ -264,15 +247,15 @@ static figures summarise(const double *one, const double *many,
     b[r] = one[r] / copies_time[r];
     c[r] = copies_time[r] / many[r];
   }
-  f.scaling = median(a, rounds);
-  f.copies_scaling = median(b, rounds);
-  f.many_over_copies = median(c, rounds);
+  f.scaling = bench_median(a, rounds);
+  f.copies_scaling = bench_median(b, rounds);
+  f.many_over_copies = bench_median(c, rounds);
   memcpy(a, one, (size_t)rounds * sizeof *a);
   memcpy(b, many, (size_t)rounds * sizeof *b);
   memcpy(c, copies_time, (size_t)rounds * sizeof *c);
-  f.one = median(a, rounds);
-  f.many = median(b, rounds);
-  f.copies = median(c, rounds);
+  f.one = bench_median(a, rounds);
+  f.many = bench_median(b, rounds);
+  f.copies = bench_median(c, rounds);
   return f;
 }
 
@@ -344,7 +327,7 @@ static int settle(const options *o, const conv_shape *s) {
   bench_layer l;
   if (make_layer(s, o->batch, &l))
     return -1;
-  for (double start = seconds_now(); seconds_now() - start < 1.0;)
+  for (double start = bench_seconds(); bench_seconds() - start < 1.0;)
     run_calls(&l, FORWARD, 1);
   bench_free_layer(&l);
   return 0;

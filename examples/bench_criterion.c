@@ -15,6 +15,7 @@
  * python3 on PATH.
  */
 #include <lossbal/lossbal.h>
+#include "bench_stats.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -91,11 +92,6 @@ static double now_ns(void) {
   return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-static int compare_doubles(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 /* Median nanoseconds per sample of one compute call, or a negative value
  * (with the reason printed) when the criterion fails. */
 static double median_ns_per_sample(lb_loss_kind kind, const bench_input *in,
@@ -121,7 +117,7 @@ static double median_ns_per_sample(lb_loss_kind kind, const bench_input *in,
             lb_status_string(status), lb_last_error());
     return -1.0;
   }
-  qsort(times, (size_t)repetitions, sizeof *times, compare_doubles);
+  qsort(times, (size_t)repetitions, sizeof *times, bench_compare_doubles);
   return times[repetitions / 2];
 }
 
@@ -162,7 +158,7 @@ static int run_torch(const bench_options *options, int threads,
 enum { TORCH_ROUNDS = 3 };
 
 static double median_of_rounds(double values[TORCH_ROUNDS]) {
-  qsort(values, TORCH_ROUNDS, sizeof *values, compare_doubles);
+  qsort(values, TORCH_ROUNDS, sizeof *values, bench_compare_doubles);
   return values[TORCH_ROUNDS / 2];
 }
 

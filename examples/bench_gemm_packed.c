@@ -17,6 +17,7 @@
  * printed first. Internal headers: links the static library.
  */
 #include "core/gemm_packed.h"
+#include "bench_stats.h"
 
 #include <cblas.h>
 #include <stdio.h>
@@ -84,17 +85,6 @@ static int parse_options(int argc, char **argv, options *o) {
              : -1;
 }
 
-static double seconds_now(void) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
-}
-
-static int compare_doubles(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 static float *filled(int64_t count, unsigned seed) {
   float *data = malloc((size_t)(count > 0 ? count : 1) * sizeof(float));
   if (!data)
@@ -137,23 +127,23 @@ static int make_operands(shape s, int taps, operands *x) {
 }
 
 static double time_openblas(shape s, int taps, const operands *x) {
-  double start = seconds_now();
+  double start = bench_seconds();
   for (int t = 0; t < taps; t++)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)s.rows,
                 (int)s.columns, (int)s.depth, 1.0f,
                 x->a + t * s.rows * s.depth, (int)s.depth,
                 x->b + t * s.depth * s.columns, (int)s.columns, 0.0f,
                 x->c + t * s.rows * s.columns, (int)s.columns);
-  return seconds_now() - start;
+  return bench_seconds() - start;
 }
 
 static double time_packed(shape s, int taps, const operands *x) {
-  double start = seconds_now();
+  double start = bench_seconds();
   for (int t = 0; t < taps; t++)
     lb_sgemm_packed(x->packed + t * x->packed_floats, s.depth, 0, s.rows,
                     x->b + t * s.depth * s.columns, s.columns, s.columns,
                     x->c + t * s.rows * s.columns, s.columns, x->scratch);
-  return seconds_now() - start;
+  return bench_seconds() - start;
 }
 
 static int bench_shape(shape s, const options *o) {
@@ -174,7 +164,7 @@ static int bench_shape(shape s, const options *o) {
     best_packed = packed < best_packed ? packed : best_packed;
     ratio[rep] = openblas / packed;
   }
-  qsort(ratio, (size_t)o->reps, sizeof *ratio, compare_doubles);
+  qsort(ratio, (size_t)o->reps, sizeof *ratio, bench_compare_doubles);
   double flops = 2.0 * (double)o->taps * (double)(s.rows * s.depth) *
                  (double)s.columns;
   printf("%4lld x %4lld x %5lld: OpenBLAS %6.1f GFLOP/s, packed %6.1f; "

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "bench_stats.h"
 
 #define MAX_ROUNDS 1000
 #define MAX_THREADS 64
@@ -49,12 +50,6 @@ typedef struct share {
   pthread_barrier_t *start;
   float result; /* kept so that the compiler cannot drop the work */
 } share;
-
-static double seconds_now(void) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
-}
 
 /* CHAINS independent chains of v = v * m + c: the next step of a chain
  * waits for its last, but the chains do not wait for each other. */
@@ -124,23 +119,18 @@ static double time_work(const work *w, int32_t threads) {
     }
   /* The clock starts before the barrier that releases every thread, so
    * that a late starter counts against the threads, not for them. */
-  double began = seconds_now();
+  double began = bench_seconds();
   run_share(&shares[0]);
   for (int32_t t = 1; t < threads; t++) pthread_join(ids[t], NULL);
-  double elapsed = seconds_now() - began;
+  double elapsed = bench_seconds() - began;
   pthread_barrier_destroy(&start);
   return elapsed;
-}
-
-static int compare_doubles(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
 }
 
 /* The median and quartiles of the ratios, and a line of them. */
 static void report(const char *name, double *ratios, int rounds,
                    int32_t threads, double one_thread_seconds) {
-  qsort(ratios, (size_t)rounds, sizeof *ratios, compare_doubles);
+  qsort(ratios, (size_t)rounds, sizeof *ratios, bench_compare_doubles);
   printf("%-8s 1 thread / %d threads: median %.2f (quartiles %.2f, %.2f; "
          "%d rounds; one thread %.1f ms)\n",
          name, threads, ratios[rounds / 2], ratios[rounds / 4],

@@ -24,6 +24,7 @@
  * convolutions reach against a large matrix product on the same threads.
  */
 #include <lossbal/lossbal.h>
+#include "bench_stats.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -159,12 +160,6 @@ static void parse_options(int argc, char **argv, bench_options *o) {
   if (o->stem < 0) o->stem = (o->height < 64 || o->width_px < 64) ? 1 : 0;
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static uint64_t rng_state;
 
 static uint64_t next_u64(void) { /* splitmix64 */
@@ -201,16 +196,16 @@ static int report(lb_status status, const char *what) {
 static int train_step(bench *b, const bench_options *o) {
   lb_status s = lb_model_forward(b->model, b->input, o->batch, o->height,
                                  o->width_px, b->logits);
-  double t0 = now_s();
+  double t0 = bench_seconds();
   if (s == LB_OK)
     s = lb_criterion_compute(b->criterion, b->logits, b->labels, o->batch,
                              &b->last_loss, b->grad_logits);
-  double t1 = now_s();
+  double t1 = bench_seconds();
   if (s == LB_OK) s = lb_model_backward(b->model, b->grad_logits);
-  double t2 = now_s();
+  double t2 = bench_seconds();
   if (s == LB_OK) s = lb_optimizer_step(b->optimizer);
   b->criterion_s += t1 - t0;
-  b->optimizer_s += now_s() - t2;
+  b->optimizer_s += bench_seconds() - t2;
   return report(s, "training step");
 }
 
@@ -218,17 +213,6 @@ static int infer_step(bench *b, const bench_options *o) {
   return report(lb_model_predict(b->model, b->input, o->batch, o->height,
                                  o->width_px, b->logits),
                 "lb_model_predict");
-}
-
-static int compare_doubles(const void *x, const void *y) {
-  double a = *(const double *)x, b = *(const double *)y;
-  return (a > b) - (a < b);
-}
-
-/* The median of n > 0 values (sorts them). */
-static double median_of(double *values, int64_t n) {
-  qsort(values, (size_t)n, sizeof *values, compare_doubles);
-  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
 /* Runs step() until `budget` seconds have passed (at least once); returns
@@ -240,7 +224,7 @@ static double timed_loop(bench *b, const bench_options *o, double budget,
                          const char *label) {
   int64_t steps = 0, capacity = 0;
   double *times = NULL;
-  double start = now_s(), elapsed = 0.0;
+  double start = bench_seconds(), elapsed = 0.0;
   do {
     if (steps == capacity) {
       capacity = capacity ? 2 * capacity : 256;
@@ -252,20 +236,20 @@ static double timed_loop(bench *b, const bench_options *o, double budget,
       }
       times = grown;
     }
-    double t0 = now_s();
+    double t0 = bench_seconds();
     if (step(b, o) != 0) {
       free(times);
       return -1.0;
     }
-    double t1 = now_s();
+    double t1 = bench_seconds();
     times[steps++] = t1 - t0;
     elapsed = t1 - start;
   } while (elapsed < budget);
   double rate = (double)(steps * o->batch) / elapsed;
   b->steps = steps;
   b->seconds = elapsed;
-  double median = median_of(times, steps);
-  double fastest = times[0]; /* sorted by median_of */
+  double median = bench_median(times, steps);
+  double fastest = times[0]; /* sorted by bench_median() */
   free(times);
   printf("%-9s %6lld steps in %6.2f s: %8.2f ms/step mean, %8.2f median, "
          "%8.2f fastest, %9.1f img/s\n",
@@ -392,9 +376,9 @@ static double matmul_peak_gflops(int64_t n) {
       lb_tensor_zeros(2, shape, &c) == LB_OK &&
       lb_tensor_fill(a, 0.5f) == LB_OK && lb_tensor_fill(b, 0.25f) == LB_OK) {
     for (int i = 0; i < 4; i++) {
-      double t0 = now_s();
+      double t0 = bench_seconds();
       if (lb_tensor_matmul(c, a, 0, b, 0, 1.0f, 0.0f) != LB_OK) break;
-      double t = now_s() - t0;
+      double t = bench_seconds() - t0;
       if (i > 0 && t < best) best = t; /* the first one warms up */
     }
   }
